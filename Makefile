@@ -1,0 +1,65 @@
+# cloudfs — see README.md. Every target works on a fresh Debian machine:
+# .ci/install-deps installs what is missing (fuse3, MinIO, test programs).
+
+SHELL    := /bin/bash
+GO       ?= go
+MNT      ?= $(CURDIR)/mnt
+BIN      := bin/cloudfs
+RACE_BIN := bin/cloudfs-race
+# Unit tier: every package but the end-to-end tests (no mount, no network).
+UNIT_PKGS = $(shell $(GO) list ./... | grep -v /integration)
+TIMEOUT_UNIT ?= 5m
+TIMEOUT_INTEGRATION ?= 25m
+# BENCHTIME and the CLOUDFS_BENCH_* variables scale the benchmarks.
+BENCHTIME ?= 1x
+
+.PHONY: all build build-race test test-unit test-integration bench lint mount unmount clean deps
+
+all: build
+
+build:
+	$(GO) build -o $(BIN) ./cmd/cloudfs
+
+build-race:
+	$(GO) build -race -o $(RACE_BIN) ./cmd/cloudfs
+
+deps:
+	.ci/install-deps >/dev/null
+
+# Everything CI runs: lint, unit and integration tiers with -race, then a
+# check that no mount or daemon was left behind.
+test: lint deps build-race
+	$(MAKE) --no-print-directory test-unit
+	$(MAKE) --no-print-directory test-integration
+	.ci/check-leftovers
+
+test-unit:
+	$(GO) test -race -count=1 -timeout $(TIMEOUT_UNIT) $(UNIT_PKGS)
+
+test-integration: deps build-race
+	CLOUDFS_BINARY=$(CURDIR)/$(RACE_BIN) CLOUDFS_MINIO=$$(.ci/install-deps | tail -n1) \
+		$(GO) test -race -count=1 -timeout $(TIMEOUT_INTEGRATION) -v ./integration/...
+	.ci/check-leftovers
+
+bench: deps build
+	CLOUDFS_BINARY=$(CURDIR)/$(BIN) CLOUDFS_MINIO=$$(.ci/install-deps | tail -n1) \
+		$(GO) test -run '^$$' -bench . -benchtime $(BENCHTIME) -timeout 20m ./...
+
+lint:
+	@out=$$(gofmt -l $$(git ls-files '*.go' 2>/dev/null || find . -name '*.go')); \
+		if [ -n "$$out" ]; then echo "gofmt needed:"; echo "$$out"; exit 1; fi
+	$(GO) vet ./...
+
+# Mounts the embedded default store (a local directory, no cloud account)
+# at $(MNT), in the background.
+mount: build
+	.ci/install-deps --fuse-only
+	mkdir -p $(MNT)
+	$(BIN) mount --background $(MNT)
+	@echo "cloudfs is mounted at $(MNT); unmount with: make unmount (or fusermount3 -u $(MNT))"
+
+unmount:
+	fusermount3 -u $(MNT)
+
+clean:
+	rm -rf bin bench/results
