@@ -1,0 +1,183 @@
+package cache
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"os"
+
+	"go.uber.org/zap"
+	"golang.org/x/sync/errgroup"
+
+	"github.com/cloudfs/cloudfs/chunkstore"
+)
+
+// Get returns the plaintext of chunk id: from disk when cached, else
+// fetched from the store (chunkstore.ChunkKey), decoded, verified and
+// cached. Concurrent misses of one id share a single fetch, which runs to
+// completion even if the caller that started it gives up. A chunk that
+// fails verification is an error matching chunkstore.ErrCorrupt and naming
+// the chunk; it is neither cached nor returned. The result is the caller's
+// to keep and modify.
+func (c *Cache) Get(ctx context.Context, id chunkstore.ID) ([]byte, error) {
+	if data, ok, err := c.readCached(id, true); ok || err != nil {
+		return data, err
+	}
+	return c.fetch(ctx, id)
+}
+
+// readCached returns the cached plaintext of id, ok false when it is not
+// cached (or its copy was bad and has been dropped).
+func (c *Cache) readCached(id chunkstore.ID, countHit bool) ([]byte, bool, error) {
+	for range 3 { // a file may move (MarkClean) or vanish (eviction) under us
+		c.mu.Lock()
+		e := c.entries[id]
+		var name string
+		if e != nil {
+			name = c.pathOf(e)
+			if e.elem != nil {
+				c.lru.MoveToFront(e.elem)
+			}
+		}
+		c.mu.Unlock()
+		if e == nil {
+			return nil, false, nil
+		}
+		data, err := os.ReadFile(name)
+		if errors.Is(err, os.ErrNotExist) {
+			continue
+		}
+		if err != nil {
+			return nil, false, fmt.Errorf("cache read %s: %w", id, err)
+		}
+		if chunkstore.Hash(data) != id {
+			c.log.Error("cached chunk is corrupt, dropping it", zap.Stringer("chunk", id), zap.String("path", name))
+			c.mu.Lock()
+			if c.entries[id] == e {
+				c.dropLocked(e)
+			}
+			c.mu.Unlock()
+			return nil, false, nil
+		}
+		if countHit {
+			c.mu.Lock()
+			c.hits++
+			c.mu.Unlock()
+		}
+		return data, true, nil
+	}
+	return nil, false, nil
+}
+
+// fetch gets id from the store through the singleflight group.
+func (c *Cache) fetch(ctx context.Context, id chunkstore.ID) ([]byte, error) {
+	ch := c.group.DoChan(id.String(), func() (any, error) {
+		return c.fetchStore(context.WithoutCancel(ctx), id)
+	})
+	select {
+	case r := <-ch:
+		if r.Err != nil {
+			return nil, r.Err
+		}
+		data := r.Val.([]byte)
+		if r.Shared {
+			data = append([]byte(nil), data...)
+		}
+		return data, nil
+	case <-ctx.Done():
+		return nil, fmt.Errorf("cache get %s: %w", id, ctx.Err())
+	}
+}
+
+// fetchStore downloads, verifies and caches id.
+func (c *Cache) fetchStore(ctx context.Context, id chunkstore.ID) ([]byte, error) {
+	// A fetch that just finished may have cached it.
+	if data, ok, err := c.readCached(id, true); ok || err != nil {
+		return data, err
+	}
+	c.mu.Lock()
+	c.misses++
+	c.mu.Unlock()
+	stored, _, err := c.store.Get(ctx, chunkstore.ChunkKey(id))
+	if err != nil {
+		return nil, fmt.Errorf("cache fetch %s from %s: %w", id, c.store, err)
+	}
+	plain, err := chunkstore.Decode(stored, id)
+	if err != nil {
+		c.log.Error("chunk from the store failed verification", zap.Stringer("chunk", id), zap.Error(err))
+		return nil, fmt.Errorf("cache fetch %s from %s: %w", id, c.store, err)
+	}
+	if err := c.insertClean(id, plain); err != nil {
+		c.log.Warn("chunk not cached", zap.Stringer("chunk", id), zap.Error(err))
+	}
+	return plain, nil
+}
+
+// insertClean caches verified plain as a clean chunk, evicting others to
+// make room; a chunk that cannot fit (and is not pinned) is not cached.
+func (c *Cache) insertClean(id chunkstore.ID, plain []byte) error {
+	size := int64(len(plain))
+	c.mu.Lock()
+	fits := c.pins[id] || size <= c.limit-c.dirty
+	c.mu.Unlock()
+	if !fits {
+		return nil
+	}
+	tmp, err := c.writeTemp(id, plain, false) // clean chunks can be fetched again
+	if err != nil {
+		return err
+	}
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if c.entries[id] != nil { // cached meanwhile (PutDirty)
+		os.Remove(tmp)
+		return nil
+	}
+	pinned := c.pins[id]
+	if !c.evictLocked(size) && !pinned {
+		os.Remove(tmp)
+		return nil
+	}
+	if err := os.Rename(tmp, c.path("clean", id)); err != nil {
+		os.Remove(tmp)
+		return fmt.Errorf("cache insert %s: %w", id, err)
+	}
+	e := &entry{id: id, size: size}
+	if !pinned {
+		e.elem = c.lru.PushFront(e)
+	}
+	c.entries[id] = e
+	c.used += size
+	return nil
+}
+
+// Prefetch fetches the given chunks that are not cached yet, at most the
+// prefetch concurrency at a time, and returns the first error after all
+// have been tried. It is meant for readahead and pinning; run it in its own
+// goroutine to fire and forget (cancel ctx to stop it).
+func (c *Cache) Prefetch(ctx context.Context, ids []chunkstore.ID) error {
+	var g errgroup.Group
+	g.SetLimit(c.prefetchConc)
+	for _, id := range ids {
+		if ctx.Err() != nil {
+			break
+		}
+		c.mu.Lock()
+		cached := c.entries[id] != nil
+		c.mu.Unlock()
+		if cached {
+			continue
+		}
+		g.Go(func() error {
+			_, err := c.Get(ctx, id)
+			return err
+		})
+	}
+	if err := g.Wait(); err != nil {
+		return fmt.Errorf("prefetch: %w", err)
+	}
+	if err := ctx.Err(); err != nil {
+		return fmt.Errorf("prefetch: %w", err)
+	}
+	return nil
+}

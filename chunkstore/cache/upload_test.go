@@ -1,0 +1,133 @@
+package cache
+
+import (
+	"bytes"
+	"context"
+	"errors"
+	"syscall"
+	"testing"
+
+	"github.com/cloudfs/cloudfs/chunkstore"
+	"github.com/cloudfs/cloudfs/chunkstore/fault"
+	"github.com/cloudfs/cloudfs/chunkstore/storetest"
+)
+
+func TestUpload(t *testing.T) {
+	f := newFixture(t, 10<<20)
+	ctx := context.Background()
+	var ids []chunkstore.ID
+	var present int64
+	for seed := range uint64(20) {
+		data := storetest.Data(seed, 20*kib+int(seed))
+		id := chunkstore.Hash(data)
+		if err := f.c.PutDirty(id, data); err != nil {
+			t.Fatal(err)
+		}
+		if seed < 5 { // the store has these already
+			_, err := f.store.Put(ctx, chunkstore.ChunkKey(id), chunkstore.Encode(data), chunkstore.Cond{})
+			if err != nil {
+				t.Fatal(err)
+			}
+			present += int64(len(chunkstore.Encode(data)))
+		}
+		ids = append(ids, id)
+	}
+	counter := &inflight{Store: f.store}
+	f.c.store = counter
+	st, err := f.c.Upload(ctx, append(ids, ids[3])) // a duplicate is uploaded once
+	if err != nil {
+		t.Fatal(err)
+	}
+	if st.Uploaded != 15 || st.Present != 5 || st.PresentBytes != present || st.UploadedBytes < 15*20*kib {
+		t.Errorf("stats %+v, want 15 uploaded, 5 present (%d bytes)", st, present)
+	}
+	if p := counter.peak.Load(); p < 2 || p > DefaultUploadConcurrency {
+		t.Errorf("peak upload concurrency %d, want 2..%d", p, DefaultUploadConcurrency)
+	}
+	if d := f.c.DirtyIDs(); len(d) != 0 {
+		t.Errorf("%d chunks still dirty after upload", len(d))
+	}
+	for _, id := range ids {
+		stored, _, err := f.store.Get(ctx, chunkstore.ChunkKey(id))
+		if err != nil {
+			t.Fatal(err)
+		}
+		if _, err := chunkstore.Decode(stored, id); err != nil {
+			t.Errorf("uploaded chunk: %v", err)
+		}
+	}
+	// Everything is present now.
+	puts := f.store.Calls(fault.OpPut)
+	if st, err := f.c.Upload(ctx, ids); err != nil || st.Present != 20 || st.Uploaded != 0 || f.store.Calls(fault.OpPut) != puts {
+		t.Errorf("second upload: %+v, %v", st, err)
+	}
+}
+
+func TestUploadErrors(t *testing.T) {
+	f := newFixture(t, 10<<20)
+	ctx := context.Background()
+	if _, err := f.c.Upload(ctx, []chunkstore.ID{chunkstore.Hash([]byte("nowhere"))}); !errors.Is(err, ErrNotCached) {
+		t.Errorf("upload of a chunk in neither place: %v, want ErrNotCached", err)
+	}
+	data := storetest.Data(1, 10*kib)
+	id := chunkstore.Hash(data)
+	if err := f.c.PutDirty(id, data); err != nil {
+		t.Fatal(err)
+	}
+	boom := errors.New("503 slow down")
+	f.store.FailPrefix(fault.OpPut, chunkstore.ChunksPrefix, boom)
+	if _, err := f.c.Upload(ctx, []chunkstore.ID{id}); !errors.Is(err, boom) {
+		t.Errorf("failing put: %v, want boom", err)
+	}
+	if d := f.c.DirtyIDs(); len(d) != 1 {
+		t.Errorf("a failed upload cleaned the chunk: dirty %v", d)
+	}
+	f.store.Clear()
+	if st, err := f.c.Upload(ctx, []chunkstore.ID{id}); err != nil || st.Uploaded != 1 {
+		t.Errorf("retried upload: %+v, %v", st, err)
+	}
+	if err := f.c.MarkClean(chunkstore.Hash([]byte("x"))); !errors.Is(err, ErrNotCached) {
+		t.Errorf("MarkClean of an uncached chunk: %v", err)
+	}
+}
+
+func TestDiskFull(t *testing.T) {
+	f := newFixture(t, 10<<20)
+	for seed := range uint64(4) {
+		id, data := f.chunk(seed, 100*kib)
+		f.get(id, data)
+	}
+	full := 1
+	f.c.writeFile = func(name string, data []byte, sync bool) error {
+		if full > 0 {
+			full--
+			return syscall.ENOSPC
+		}
+		return writeFile(name, data, sync)
+	}
+	data := storetest.Data(9, 50*kib)
+	id := chunkstore.Hash(data)
+	if err := f.c.PutDirty(id, data); err != nil {
+		t.Fatalf("PutDirty after one ENOSPC: %v", err)
+	}
+	if u := f.c.Usage(); u.Evicted == 0 || u.DirtyChunks != 1 {
+		t.Errorf("usage %+v, want clean chunks evicted for the dirty one", u)
+	}
+
+	// Still full after evicting everything: a clear error.
+	full = 1 << 30
+	more := storetest.Data(10, 50*kib)
+	err := f.c.PutDirty(chunkstore.Hash(more), more)
+	if !errors.Is(err, syscall.ENOSPC) {
+		t.Errorf("PutDirty on a full disk: %v, want ENOSPC", err)
+	}
+	if u := f.c.Usage(); u.Chunks != 1 || u.DirtyChunks != 1 {
+		t.Errorf("usage %+v, want only the first dirty chunk left", u)
+	}
+	// A fetch on a full disk still returns verified bytes, uncached.
+	id2, data2 := f.chunk(11, 10*kib)
+	got, err := f.c.Get(context.Background(), id2)
+	if err != nil || !bytes.Equal(got, data2) {
+		t.Errorf("get on a full disk: %v", err)
+	}
+}

@@ -1,0 +1,140 @@
+package chunkstore
+
+import (
+	"errors"
+	"fmt"
+	"runtime"
+	"sync"
+
+	"github.com/klauspost/compress/zstd"
+)
+
+// ErrCorrupt is returned (wrapped, naming the chunk) by Decode when a stored
+// chunk is truncated, undecodable, or does not hash to its ID. Such bytes
+// must never be returned to a reader.
+var ErrCorrupt = errors.New("corrupt chunk")
+
+// MaxChunkSize bounds a chunk's plaintext: Params.MaxSize may not exceed it
+// and Decode refuses to inflate beyond it.
+const MaxChunkSize = 64 << 20
+
+// Encodings named by the first byte of a stored chunk.
+const (
+	encRaw  byte = 0 // payload is the plaintext
+	encZstd byte = 1 // payload is one zstd frame of the plaintext
+)
+
+// The zstd encoder and decoder are expensive to build and safe for
+// concurrent EncodeAll/DecodeAll, so one of each serves the process.
+var (
+	encoder = sync.OnceValue(func() *zstd.Encoder {
+		e, err := zstd.NewWriter(nil,
+			zstd.WithEncoderLevel(zstd.SpeedDefault),
+			zstd.WithEncoderCRC(false), // the BLAKE3 ID already checks the plaintext
+			zstd.WithEncoderConcurrency(runtime.GOMAXPROCS(0)),
+			zstd.WithZeroFrames(true))
+		if err != nil {
+			panic(fmt.Sprintf("zstd encoder with static options: %v", err))
+		}
+		return e
+	})
+	decoder = sync.OnceValue(func() *zstd.Decoder {
+		d, err := zstd.NewReader(nil,
+			zstd.WithDecoderConcurrency(runtime.GOMAXPROCS(0)),
+			zstd.WithDecoderMaxMemory(MaxChunkSize))
+		if err != nil {
+			panic(fmt.Sprintf("zstd decoder with static options: %v", err))
+		}
+		return d
+	})
+)
+
+// Encode returns the stored form of a chunk's plaintext: a one-byte header
+// (0 raw, 1 zstd) and the payload, compressed only when that is smaller.
+// It is safe for concurrent use and does not retain plain.
+func Encode(plain []byte) []byte {
+	out := make([]byte, 1, 1+len(plain)/2)
+	out[0] = encZstd
+	out = encoder().EncodeAll(plain, out)
+	if len(out) < 1+len(plain) {
+		return out
+	}
+	out = make([]byte, 1+len(plain))
+	out[0] = encRaw
+	copy(out[1:], plain)
+	return out
+}
+
+// Decode returns the plaintext of a stored chunk and checks that it hashes
+// to want. Any failure (empty input, unknown header, bad zstd data, a size
+// above MaxChunkSize, a hash mismatch) is a wrapped ErrCorrupt naming want.
+// For a raw chunk the result aliases stored. It is safe for concurrent use.
+func Decode(stored []byte, want ID) ([]byte, error) {
+	if len(stored) == 0 {
+		return nil, fmt.Errorf("chunk %s: empty object: %w", want, ErrCorrupt)
+	}
+	var plain []byte
+	switch stored[0] {
+	case encRaw:
+		plain = stored[1:]
+	case encZstd:
+		var err error
+		plain, err = decoder().DecodeAll(stored[1:], nil)
+		if err != nil {
+			return nil, fmt.Errorf("chunk %s: zstd: %v: %w", want, err, ErrCorrupt)
+		}
+	default:
+		return nil, fmt.Errorf("chunk %s: unknown encoding %d: %w", want, stored[0], ErrCorrupt)
+	}
+	if got := Hash(plain); got != want {
+		return nil, fmt.Errorf("chunk %s: content hashes to %s: %w", want, got, ErrCorrupt)
+	}
+	return plain, nil
+}
+
+// Object keys and prefixes of a volume, relative to the store's root.
+const (
+	// VolumeKey holds the volume settings (see Volume).
+	VolumeKey = "cloudfs.json"
+	// HeadKey holds the ID of the current commit; replaced only with
+	// Cond.IfMatch.
+	HeadKey = "head"
+	// ChunksPrefix, TreesPrefix, CommitsPrefix and DevicesPrefix start the
+	// keys of chunks, tree objects, commits and device records.
+	ChunksPrefix  = "chunks/"
+	TreesPrefix   = "trees/"
+	CommitsPrefix = "commits/"
+	DevicesPrefix = "devices/"
+)
+
+// ChunkKey returns the key of chunk id: "chunks/ab/abcd…" (the first two
+// hex digits fan the objects out over 256 directories).
+func ChunkKey(id ID) string { return fanKey(ChunksPrefix, id) }
+
+// TreeKey returns the key of tree object id: "trees/ab/abcd…".
+func TreeKey(id ID) string { return fanKey(TreesPrefix, id) }
+
+// CommitKey returns the key of commit id: "commits/abcd…".
+func CommitKey(id ID) string { return CommitsPrefix + id.String() }
+
+// DeviceKey returns the key of a device's record: "devices/<device>".
+func DeviceKey(device string) string { return DevicesPrefix + device }
+
+func fanKey(prefix string, id ID) string {
+	h := id.String()
+	return prefix + h[:2] + "/" + h
+}
+
+// KeyID returns the ID named by the last element of a content-addressed key
+// (a chunk, tree or commit key), e.g. for gc listing.
+func KeyID(key string) (ID, error) {
+	i := len(key)
+	for i > 0 && key[i-1] != '/' {
+		i--
+	}
+	id, err := ParseID(key[i:])
+	if err != nil {
+		return ID{}, fmt.Errorf("key %q: %w", key, err)
+	}
+	return id, nil
+}

@@ -1,0 +1,92 @@
+package local
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"os"
+	"os/exec"
+	"strconv"
+	"sync"
+	"testing"
+
+	"github.com/cloudfs/cloudfs/chunkstore"
+)
+
+const helperEnv = "CLOUDFS_LOCAL_COUNTER_DIR"
+
+// increment adds one to the counter in "head" with optimistic locking,
+// retrying lost races.
+func increment(ctx context.Context, s *Store) error {
+	for {
+		data, etag, err := s.Get(ctx, "head")
+		if err != nil {
+			return err
+		}
+		n, err := strconv.Atoi(string(data))
+		if err != nil {
+			return err
+		}
+		_, err = s.Put(ctx, "head", []byte(strconv.Itoa(n+1)), chunkstore.Cond{IfMatch: etag})
+		if !errors.Is(err, chunkstore.ErrPrecondition) {
+			return err
+		}
+	}
+}
+
+// TestCounterHelper is the child process of TestConditionalAcrossProcesses.
+func TestCounterHelper(t *testing.T) {
+	dir := os.Getenv(helperEnv)
+	if dir == "" {
+		t.Skip("runs only as a child of TestConditionalAcrossProcesses")
+	}
+	s, err := Open(dir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for range 25 {
+		if err := increment(context.Background(), s); err != nil {
+			t.Fatal(err)
+		}
+	}
+}
+
+// TestConditionalAcrossProcesses: processes incrementing one counter with
+// IfMatch lose no update, so the check and the rename are atomic across
+// processes.
+func TestConditionalAcrossProcesses(t *testing.T) {
+	s := newStore(t)
+	if _, err := s.Put(context.Background(), "head", []byte("0"), chunkstore.Cond{}); err != nil {
+		t.Fatal(err)
+	}
+	const procs = 3
+	var wg sync.WaitGroup
+	errs := make([]error, procs)
+	for i := range procs {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			cmd := exec.Command(os.Args[0], "-test.run=^TestCounterHelper$", "-test.count=1")
+			cmd.Env = append(os.Environ(), helperEnv+"="+s.root)
+			if out, err := cmd.CombinedOutput(); err != nil {
+				errs[i] = fmt.Errorf("child %d: %v\n%s", i, err, out)
+			}
+		}()
+	}
+	// This process competes too.
+	for range 25 {
+		if err := increment(context.Background(), s); err != nil {
+			t.Fatal(err)
+		}
+	}
+	wg.Wait()
+	for _, err := range errs {
+		if err != nil {
+			t.Fatal(err)
+		}
+	}
+	data, _, err := s.Get(context.Background(), "head")
+	if err != nil || string(data) != strconv.Itoa(25*(procs+1)) {
+		t.Errorf("counter = %q, %v; want %d", data, err, 25*(procs+1))
+	}
+}

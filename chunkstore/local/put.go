@@ -1,0 +1,147 @@
+package local
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"os"
+	"path/filepath"
+	"strings"
+	"syscall"
+
+	"github.com/cloudfs/cloudfs/chunkstore"
+)
+
+// Put writes data durably under key (temp file, fsync, rename, fsync of the
+// directory) and returns its ETag. Conditional puts check cond and rename
+// while holding the key's lock exclusively.
+func (s *Store) Put(ctx context.Context, key string, data []byte, cond chunkstore.Cond) (string, error) {
+	if err := ctx.Err(); err != nil {
+		return "", fmt.Errorf("local put %s: %w", key, err)
+	}
+	p, err := s.path(key)
+	if err != nil {
+		return "", fmt.Errorf("local put: %w", err)
+	}
+	dir := filepath.Dir(p)
+	if err := s.mkdirs(dir); err != nil {
+		return "", fmt.Errorf("local put %s: %w", key, err)
+	}
+	tmp, err := writeTemp(dir, data)
+	if err != nil {
+		return "", fmt.Errorf("local put %s: %w", key, err)
+	}
+	defer os.Remove(tmp) // a no-op once renamed
+	if err := ctx.Err(); err != nil {
+		return "", fmt.Errorf("local put %s: %w", key, err)
+	}
+	conditional := cond.IfNoneMatch || cond.IfMatch != ""
+	unlock, err := s.lock(key, conditional)
+	if err != nil {
+		return "", fmt.Errorf("local put %s: %w", key, err)
+	}
+	err = commit(p, tmp, cond)
+	unlock()
+	if err != nil {
+		return "", fmt.Errorf("local put %s: %w", key, err)
+	}
+	if err := syncDir(dir); err != nil {
+		return "", fmt.Errorf("local put %s: %w", key, err)
+	}
+	return etagOf(data), nil
+}
+
+// commit moves the temp file to p if cond holds; the caller holds the lock.
+func commit(p, tmp string, cond chunkstore.Cond) error {
+	if cond.IfMatch != "" {
+		cur, err := os.ReadFile(p)
+		if errors.Is(err, os.ErrNotExist) {
+			return fmt.Errorf("object missing, want etag %s: %w", cond.IfMatch, chunkstore.ErrPrecondition)
+		}
+		if err != nil {
+			return err
+		}
+		if got := etagOf(cur); got != cond.IfMatch {
+			return fmt.Errorf("etag is %s, want %s: %w", got, cond.IfMatch, chunkstore.ErrPrecondition)
+		}
+	}
+	if cond.IfNoneMatch {
+		// link fails with EEXIST if p exists, even for writers that do not
+		// take the lock.
+		if err := os.Link(tmp, p); err != nil {
+			if errors.Is(err, os.ErrExist) {
+				return fmt.Errorf("object exists: %w", chunkstore.ErrPrecondition)
+			}
+			return err
+		}
+		return nil
+	}
+	return os.Rename(tmp, p)
+}
+
+// writeTemp writes data to a new fsynced temp file in dir and returns its
+// name.
+func writeTemp(dir string, data []byte) (string, error) {
+	f, err := os.CreateTemp(dir, tmpPrefix+"*")
+	if err != nil {
+		return "", err
+	}
+	name := f.Name()
+	_, err = f.Write(data)
+	if err == nil {
+		err = f.Sync()
+	}
+	if cerr := f.Close(); err == nil {
+		err = cerr
+	}
+	if err != nil {
+		os.Remove(name)
+		return "", err
+	}
+	return name, nil
+}
+
+// mkdirs creates dir and its missing parents below the root, fsyncing each
+// parent that gained an entry.
+func (s *Store) mkdirs(dir string) error {
+	if fi, err := os.Stat(dir); err == nil && fi.IsDir() {
+		return nil
+	}
+	rel, err := filepath.Rel(s.root, dir)
+	if err != nil {
+		return err
+	}
+	cur := s.root
+	for _, el := range strings.Split(rel, string(filepath.Separator)) {
+		next := filepath.Join(cur, el)
+		err := os.Mkdir(next, 0o755)
+		switch {
+		case err == nil:
+			if err := syncDir(cur); err != nil {
+				return err
+			}
+		case errors.Is(err, os.ErrExist):
+			// Made by another writer, or a file in the way (Rename fails).
+		default:
+			return err
+		}
+		cur = next
+	}
+	return nil
+}
+
+// syncDir fsyncs a directory so renames and new entries in it are durable.
+func syncDir(dir string) error {
+	f, err := os.Open(dir)
+	if err != nil {
+		return err
+	}
+	err = f.Sync()
+	if cerr := f.Close(); err == nil {
+		err = cerr
+	}
+	if errors.Is(err, syscall.EINVAL) { // file systems without directory fsync
+		return nil
+	}
+	return err
+}
