@@ -41,9 +41,18 @@ test-integration: deps build-race
 		$(GO) test -race -count=1 -timeout $(TIMEOUT_INTEGRATION) -v ./integration/...
 	.ci/check-leftovers
 
+# The hot-function Go benchmarks (chunking, hashing, codec, cache, extent
+# and tree encode/decode; one core, GOBENCHTIME each, default 1s), then the
+# end-to-end report (integration BenchmarkReport, once): cloudfs beside
+# local disk, go-fuse loopback and raw S3, as one table printed and kept
+# under bench/results/ with the Go benchmark output appended.
 bench: deps build
+	@mkdir -p bench/results
+	set -o pipefail; $(GO) test -run '^$$' -bench . -benchtime $(or $(GOBENCHTIME),1s) -cpu 1 -timeout 10m \
+		./chunkstore/... ./index/... | tee bench/results/go-bench.tmp
 	CLOUDFS_BINARY=$(CURDIR)/$(BIN) CLOUDFS_MINIO=$$(.ci/install-deps | tail -n1) \
-		$(GO) test -run '^$$' -bench . -benchtime $(BENCHTIME) -timeout 20m ./...
+		CLOUDFS_BENCH_GO_OUTPUT=$(CURDIR)/bench/results/go-bench.tmp \
+		$(GO) test -run '^$$' -bench '^BenchmarkReport$$' -benchtime 1x -timeout 20m ./integration/
 
 lint:
 	@out=$$(gofmt -l $$(git ls-files '*.go' 2>/dev/null || find . -name '*.go')); \

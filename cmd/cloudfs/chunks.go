@@ -1,0 +1,40 @@
+package main
+
+import (
+	"context"
+
+	"github.com/cloudfs/cloudfs/chunkstore"
+	"github.com/cloudfs/cloudfs/chunkstore/cache"
+	"go.uber.org/zap"
+)
+
+// chunkReader adapts the chunk cache to fs.ChunkReader: Prefetch runs in
+// the background, at most a few batches at a time (readahead beyond that
+// is dropped, not queued).
+type chunkReader struct {
+	c    *cache.Cache
+	log  *zap.Logger
+	slot chan struct{}
+}
+
+func newChunkReader(c *cache.Cache, log *zap.Logger) *chunkReader {
+	return &chunkReader{c: c, log: log, slot: make(chan struct{}, 4)}
+}
+
+func (r *chunkReader) ReadChunk(ctx context.Context, id chunkstore.ID) ([]byte, error) {
+	return r.c.Get(ctx, id)
+}
+
+func (r *chunkReader) Prefetch(ctx context.Context, ids []chunkstore.ID) {
+	select {
+	case r.slot <- struct{}{}:
+	default:
+		return
+	}
+	go func() {
+		defer func() { <-r.slot }()
+		if err := r.c.Prefetch(context.WithoutCancel(ctx), ids); err != nil {
+			r.log.Warn("readahead", zap.Error(err))
+		}
+	}()
+}

@@ -1,0 +1,65 @@
+// Command cloudfs mounts a bucket (or a local directory) as a folder.
+//
+// This package is wiring only: flags, logging, signals and the order in
+// which the layers are opened and closed. See DESIGN.md for the layers.
+package main
+
+import (
+	"errors"
+	"fmt"
+	"os"
+
+	"github.com/spf13/pflag"
+)
+
+const usage = `usage: cloudfs <command> [flags] [args]
+
+commands:
+  mount [flags] [REMOTE] MOUNTPOINT   mount REMOTE (a directory; default: the
+                                      embedded store under $XDG_DATA_HOME/cloudfs)
+run "cloudfs <command> --help" for the command's flags
+`
+
+// exitError is an error whose message is the whole one-line report to the
+// user; main prints it and exits with code.
+type exitError struct {
+	code int
+	msg  string
+}
+
+func (e *exitError) Error() string { return e.msg }
+
+func userError(format string, args ...any) error {
+	return &exitError{code: 2, msg: fmt.Sprintf(format, args...)}
+}
+
+func main() {
+	if err := run(os.Args[1:]); err != nil {
+		code := 1
+		var ee *exitError
+		if errors.As(err, &ee) {
+			code = ee.code
+		}
+		if !errors.Is(err, pflag.ErrHelp) {
+			fmt.Fprintf(os.Stderr, "cloudfs: %v\n", err)
+		} else {
+			code = 0
+		}
+		os.Exit(code)
+	}
+}
+
+func run(args []string) error {
+	if len(args) == 0 {
+		fmt.Fprint(os.Stderr, usage)
+		return &exitError{code: 2, msg: "no command given"}
+	}
+	switch args[0] {
+	case "mount":
+		return cmdMount(args[1:])
+	case "-h", "--help", "help":
+		fmt.Print(usage)
+		return nil
+	}
+	return userError("unknown command %q (try cloudfs --help)", args[0])
+}

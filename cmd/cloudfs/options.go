@@ -1,0 +1,79 @@
+package main
+
+import (
+	"fmt"
+	"strconv"
+	"strings"
+)
+
+// mountOpts are the -o options cloudfs understands.
+type mountOpts struct {
+	allowOther bool
+	readOnly   bool
+	nonempty   bool
+	fsName     string
+	kernel     []string // passed to the kernel as they are (nodev, nosuid, ...)
+}
+
+// parseOptions parses -o values (each a comma-separated list). Options
+// that /etc/fstab and systemd put there for their own use are accepted and
+// ignored, so fstab lines work unchanged.
+func parseOptions(values []string) (mountOpts, error) {
+	var o mountOpts
+	for _, v := range values {
+		for _, opt := range strings.Split(v, ",") {
+			key, val, _ := strings.Cut(opt, "=")
+			switch key {
+			case "":
+			case "allow_other":
+				o.allowOther = true
+			case "ro":
+				o.readOnly = true
+			case "rw":
+				o.readOnly = false
+			case "nonempty":
+				o.nonempty = true
+			case "fsname":
+				o.fsName = val
+			case "default_permissions", // always on
+				"atime", "noatime", "relatime", "strictatime", "lazytime",
+				"auto", "noauto", "user", "nouser", "users", "_netdev", "nofail", "defaults":
+			case "dev", "nodev", "suid", "nosuid", "exec", "noexec", "sync", "async", "dirsync":
+				o.kernel = append(o.kernel, key)
+			default:
+				if strings.HasPrefix(key, "x-") || strings.HasPrefix(key, "comment") {
+					continue
+				}
+				return o, userError("unknown mount option -o %s", opt)
+			}
+		}
+	}
+	return o, nil
+}
+
+// parseSize parses a byte count with an optional K, M, G or T suffix
+// (powers of 1024; a trailing "B" or "iB" is allowed).
+func parseSize(s string) (int64, error) {
+	t := strings.TrimSuffix(strings.TrimSuffix(strings.ToUpper(strings.TrimSpace(s)), "B"), "I")
+	mult := int64(1)
+	if n := len(t); n > 0 {
+		switch t[n-1] {
+		case 'K':
+			mult = 1 << 10
+		case 'M':
+			mult = 1 << 20
+		case 'G':
+			mult = 1 << 30
+		case 'T':
+			mult = 1 << 40
+		}
+		if mult != 1 {
+			t = t[:n-1]
+		}
+	}
+	v, err := strconv.ParseFloat(t, 64)
+	if err != nil || v < 0 {
+		return 0, fmt.Errorf("bad size %q (want e.g. 512M or 10G)", s)
+	}
+	return int64(v * float64(mult)), nil
+}

@@ -1,0 +1,92 @@
+package main
+
+import (
+	"context"
+	"crypto/sha256"
+	"encoding/hex"
+	"fmt"
+	"os"
+	"path/filepath"
+	"regexp"
+	"strings"
+
+	"github.com/cloudfs/cloudfs/chunkstore"
+	"github.com/cloudfs/cloudfs/chunkstore/local"
+	"go.uber.org/zap"
+)
+
+// remoteSpec is a parsed REMOTE argument.
+type remoteSpec struct {
+	raw  string // as given; "" for the embedded default store
+	url  string // canonical form ("s3://bucket/prefix" or an absolute path)
+	name string // volume name: a file-name-safe label for the cache dir
+}
+
+var unsafeName = regexp.MustCompile(`[^A-Za-z0-9._-]+`)
+
+// parseRemote resolves the REMOTE argument.
+func parseRemote(remote string) (remoteSpec, error) {
+	switch {
+	case remote == "":
+		dir, err := defaultDataDir()
+		if err != nil {
+			return remoteSpec{}, err
+		}
+		return remoteSpec{raw: "", url: dir, name: "default"}, nil
+	case strings.HasPrefix(remote, "s3://"):
+		rest := strings.Trim(strings.TrimPrefix(remote, "s3://"), "/")
+		if rest == "" {
+			return remoteSpec{}, userError("remote %q: no bucket named", remote)
+		}
+		return remoteSpec{raw: remote, url: "s3://" + rest, name: "s3-" + unsafeName.ReplaceAllString(rest, "-")}, nil
+	case strings.Contains(remote, "://"):
+		return remoteSpec{}, userError("remote %q: unknown scheme (use s3://bucket/prefix or a directory)", remote)
+	}
+	abs, err := filepath.Abs(remote)
+	if err != nil {
+		return remoteSpec{}, userError("remote %q: %v", remote, err)
+	}
+	sum := sha256.Sum256([]byte(abs))
+	base := unsafeName.ReplaceAllString(filepath.Base(abs), "-")
+	return remoteSpec{raw: remote, url: abs, name: base + "-" + hex.EncodeToString(sum[:4])}, nil
+}
+
+// defaultDataDir is the embedded store: $XDG_DATA_HOME/cloudfs/default.
+func defaultDataDir() (string, error) {
+	base := os.Getenv("XDG_DATA_HOME")
+	if base == "" {
+		home, err := os.UserHomeDir()
+		if err != nil {
+			return "", userError("cannot find the data directory: set XDG_DATA_HOME or HOME")
+		}
+		base = filepath.Join(home, ".local", "share")
+	}
+	return filepath.Join(base, "cloudfs", "default"), nil
+}
+
+// openRemote opens the store a remote names. This is the one place that
+// knows the kinds of remotes.
+func openRemote(ctx context.Context, spec remoteSpec, log *zap.Logger) (chunkstore.Store, error) {
+	if strings.HasPrefix(spec.url, "s3://") {
+		return nil, userError("remote %s: S3 remotes are not available in this build yet", spec.url)
+	}
+	if fi, err := os.Stat(spec.url); err == nil && !fi.IsDir() {
+		return nil, userError("remote %s is not a directory", spec.url)
+	}
+	s, err := local.Open(spec.url)
+	if err != nil {
+		return nil, userError("cannot open the store: %v", err)
+	}
+	log.Debug("opened local store", zap.String("dir", spec.url))
+	return s, nil
+}
+
+// checkRemote verifies the store is usable and reads (or creates) its
+// volume settings.
+func checkRemote(ctx context.Context, s chunkstore.Store) (chunkstore.Volume, error) {
+	v, err := chunkstore.LoadOrInitVolume(ctx, s, chunkstore.Params{})
+	if err != nil {
+		return v, fmt.Errorf("store %s: %w", s, err)
+	}
+	return v, nil
+}

@@ -1,0 +1,39 @@
+// Package fs is cloudfs's FUSE file system: go-fuse v2 nodes and file
+// handles over the metadata index (package index) and the chunk cache.
+//
+// Terms (see package index for inode, entry, extent, staging and dirty):
+//
+//   - node: the go-fuse Inode of one index inode; its number
+//     (StableAttr.Ino) is the index's inode number, so the kernel sees the
+//     same numbers across remounts.
+//   - handle: one open file description (what open(2) returns), holding
+//     the open flags and the readahead state.
+//   - file data: the in-memory state of a regular file that has handles:
+//     its staging file, its staged ranges, the ranges written since the
+//     last commit, and size/mtime/ctime while they are ahead of the index.
+//     All handles of one inode share it.
+//   - commit: writing a file data's pending state to the index
+//     (index.CommitData). close(2) (FLUSH) and fsync(2) commit durably:
+//     they fdatasync the staging file first, then commit with a fsynced WAL,
+//     so data they returned for survives a crash; the file is then on the
+//     dirty queue for the uploader.
+//
+// Semantics are ext4's where a local file system has a choice: the mount
+// uses default_permissions, so the kernel checks mode bits, ownership for
+// chmod/chown/utimes, sticky directories and setgid stripping; this package
+// adds what the kernel leaves to file systems: setgid directories pass
+// their group (and, for subdirectories, the setgid bit) on, names longer
+// than 255 bytes fail with ENAMETOOLONG, ctime and mtime change where ext4
+// changes them. atime is only set explicitly (as with noatime). flock and
+// fcntl locks are handled by the kernel (the mount does not ask for lock
+// requests), which is exact for a file system mounted on one machine.
+//
+// Errors: everything below this package returns wrapped Go errors; toErrno
+// is the one place that maps them to errno, and logs errors it does not
+// know (they become EIO).
+//
+// Lock order: FS.mu before fileData.mu; never hold fileData.mu while
+// taking FS.mu. Two file datas (copy_file_range) are locked in inode
+// order. Index calls may be made under fileData.mu; the index never calls
+// back.
+package fs

@@ -1,0 +1,355 @@
+package fs
+
+import (
+	"context"
+	"sync"
+	"syscall"
+
+	"github.com/cloudfs/cloudfs/chunkstore"
+	"github.com/cloudfs/cloudfs/index"
+	gofs "github.com/hanwen/go-fuse/v2/fs"
+	"github.com/hanwen/go-fuse/v2/fuse"
+	"golang.org/x/sys/unix"
+)
+
+// handle is an open regular file.
+type handle struct {
+	n          *node
+	fd         *fileData
+	appendMode bool
+
+	mu         sync.Mutex // guards the readahead state
+	nextOff    int64      // where a sequential reader reads next
+	prefetched int64      // readahead was started up to here
+}
+
+var _ = (gofs.NodeOpener)((*node)(nil))
+
+func (n *node) Open(ctx context.Context, flags uint32) (gofs.FileHandle, uint32, syscall.Errno) {
+	if n.StableAttr().Mode&syscall.S_IFMT != syscall.S_IFREG {
+		return nil, 0, syscall.EINVAL
+	}
+	h, keep, err := n.open(ctx, flags)
+	if err != nil {
+		return nil, 0, n.fsys.toErrno("open", err)
+	}
+	var fuseFlags uint32
+	if keep {
+		fuseFlags |= fuse.FOPEN_KEEP_CACHE
+	}
+	return h, fuseFlags, 0
+}
+
+// open makes a handle; keep reports whether the kernel's cached pages of
+// the file are still valid (mtime and size unchanged since the last open).
+func (n *node) open(ctx context.Context, flags uint32) (*handle, bool, error) {
+	f := n.fsys
+	fd, err := f.acquire(ctx, n.ino())
+	if err != nil {
+		return nil, false, err
+	}
+	if flags&syscall.O_TRUNC != 0 && flags&syscall.O_ACCMODE != syscall.O_RDONLY {
+		if err := fd.truncate(ctx, 0); err != nil {
+			f.release(ctx, fd)
+			return nil, false, err
+		}
+	}
+	fd.mu.RLock()
+	mtime, size := fd.mtime, fd.size
+	fd.mu.RUnlock()
+	f.mu.Lock()
+	keep := n.cacheMtime == mtime && n.cacheSize == size
+	n.cacheMtime, n.cacheSize = mtime, size
+	f.mu.Unlock()
+	return &handle{n: n, fd: fd, appendMode: flags&syscall.O_APPEND != 0}, keep, nil
+}
+
+var _ = (gofs.FileReader)((*handle)(nil))
+
+func (h *handle) Read(ctx context.Context, dest []byte, off int64) (fuse.ReadResult, syscall.Errno) {
+	n, err := h.fd.read(ctx, dest, off)
+	if err != nil {
+		return nil, h.n.fsys.toErrno("read", err)
+	}
+	h.readahead(ctx, off, int64(n))
+	return fuse.ReadResultData(dest[:n]), 0
+}
+
+// readahead prefetches the chunks of the next Config.Readahead bytes when
+// reads are sequential.
+func (h *handle) readahead(ctx context.Context, off, n int64) {
+	h.mu.Lock()
+	sequential := off == h.nextOff && n > 0
+	h.nextOff = off + n
+	window := h.n.fsys.cfg.Readahead
+	from := max(h.prefetched, off+n)
+	if !sequential || h.prefetched-(off+n) > window/2 {
+		h.mu.Unlock()
+		return
+	}
+	h.prefetched = off + n + window
+	h.mu.Unlock()
+
+	exts, err := h.n.fsys.idx.Extents(bg(ctx), h.fd.ino, from, off+n+window-from)
+	if err != nil || len(exts) == 0 {
+		return
+	}
+	h.fd.mu.RLock()
+	staged := h.fd.ranges
+	h.fd.mu.RUnlock()
+	var ids []chunkstore.ID
+	seen := map[chunkstore.ID]bool{}
+	for _, e := range exts {
+		if !seen[e.Chunk] && !staged.Contains(e.Off, e.Len) {
+			seen[e.Chunk] = true
+			ids = append(ids, e.Chunk)
+		}
+	}
+	if len(ids) > 0 {
+		h.n.fsys.chunks.Prefetch(bg(ctx), ids)
+	}
+}
+
+var _ = (gofs.FileWriter)((*handle)(nil))
+
+func (h *handle) Write(ctx context.Context, data []byte, off int64) (uint32, syscall.Errno) {
+	n, err := h.fd.write(data, off, h.appendMode)
+	if err != nil && n == 0 {
+		return 0, h.n.fsys.toErrno("write", err)
+	}
+	return uint32(n), 0
+}
+
+var _ = (gofs.FileFlusher)((*handle)(nil))
+
+// Flush runs on every close(2) of a descriptor: it makes the file's data
+// and metadata durable and queues it for upload.
+func (h *handle) Flush(ctx context.Context) syscall.Errno {
+	h.fd.mu.Lock()
+	defer h.fd.mu.Unlock()
+	return h.n.fsys.toErrno("flush", h.fd.commitLocked(ctx, true))
+}
+
+var _ = (gofs.FileFsyncer)((*handle)(nil))
+
+func (h *handle) Fsync(ctx context.Context, flags uint32) syscall.Errno {
+	h.fd.mu.Lock()
+	defer h.fd.mu.Unlock()
+	h.fd.needSync = true // fsync promises durability of earlier commits too
+	return h.n.fsys.toErrno("fsync", h.fd.commitLocked(ctx, true))
+}
+
+var _ = (gofs.FileReleaser)((*handle)(nil))
+
+func (h *handle) Release(ctx context.Context) syscall.Errno {
+	h.n.fsys.release(bg(ctx), h.fd)
+	return 0
+}
+
+// fallocate(2) modes.
+const (
+	fallocKeepSize  = unix.FALLOC_FL_KEEP_SIZE
+	fallocPunchHole = unix.FALLOC_FL_PUNCH_HOLE
+	fallocZeroRange = unix.FALLOC_FL_ZERO_RANGE
+)
+
+var _ = (gofs.FileAllocater)((*handle)(nil))
+
+func (h *handle) Allocate(ctx context.Context, off, size uint64, mode uint32) syscall.Errno {
+	return h.n.fsys.toErrno("fallocate", h.fd.allocate(ctx, int64(off), int64(size), mode))
+}
+
+// allocate implements fallocate: reservation (space in the staging file,
+// so later writes do not hit ENOSPC), punching holes and zeroing ranges.
+func (fd *fileData) allocate(ctx context.Context, off, n int64, mode uint32) error {
+	if mode&^(fallocKeepSize|fallocPunchHole|fallocZeroRange) != 0 {
+		return syscall.EOPNOTSUPP
+	}
+	if off < 0 || n <= 0 {
+		return syscall.EINVAL
+	}
+	if off+n > maxFileSize {
+		return syscall.EFBIG
+	}
+	fd.mu.Lock()
+	defer fd.mu.Unlock()
+	if err := fd.ensureStagingLocked(); err != nil {
+		return err
+	}
+	switch {
+	case mode&(fallocPunchHole|fallocZeroRange) != 0:
+		fd.beginChangeLocked()
+		end := min(off+n, fd.size)
+		if end > off {
+			fd.cutLocked(off, end-off)
+			if err := unix.Fallocate(int(fd.staging.Fd()), fallocPunchHole|fallocKeepSize, off, end-off); err != nil {
+				return err
+			}
+		}
+		if mode&fallocZeroRange != 0 && mode&fallocKeepSize == 0 {
+			fd.size = max(fd.size, off+n)
+		}
+	default:
+		if err := fd.fsys.space.take(n); err != nil {
+			return err
+		}
+		if err := unix.Fallocate(int(fd.staging.Fd()), fallocKeepSize, off, n); err != nil {
+			return err
+		}
+		if mode&fallocKeepSize != 0 || off+n <= fd.size {
+			return nil
+		}
+		fd.beginChangeLocked()
+		fd.size = off + n
+	}
+	return fd.commitLocked(ctx, false)
+}
+
+var _ = (gofs.FileLseeker)((*handle)(nil))
+
+// Lseek implements SEEK_DATA and SEEK_HOLE (the kernel does the others):
+// data is what is staged or has an extent.
+func (h *handle) Lseek(ctx context.Context, off uint64, whence uint32) (uint64, syscall.Errno) {
+	return h.lseekIno(ctx, off, whence)
+}
+
+func (h *handle) lseekIno(ctx context.Context, off uint64, whence uint32) (uint64, syscall.Errno) {
+	fd := h.fd
+	fd.mu.RLock()
+	defer fd.mu.RUnlock()
+	o := int64(off)
+	if o >= fd.size {
+		return 0, syscall.ENXIO
+	}
+	exts, err := fd.fsys.idx.Extents(bg(ctx), fd.ino, o, fd.size-o)
+	if err != nil {
+		return 0, fd.fsys.toErrno("lseek", err)
+	}
+	data := fd.ranges.Clip(o, fd.size-o)
+	for _, e := range exts {
+		if c, ok := e.Clip(o, fd.size-o); ok {
+			data = data.Add(c.Off, c.Len)
+		}
+	}
+	switch whence {
+	case unix.SEEK_DATA:
+		d, ok := data.NextData(o)
+		if !ok {
+			return 0, syscall.ENXIO
+		}
+		return uint64(d), 0
+	case unix.SEEK_HOLE:
+		return uint64(min(data.NextHole(o), fd.size)), 0
+	}
+	return 0, syscall.EINVAL
+}
+
+var _ = (gofs.NodeCopyFileRanger)((*node)(nil))
+
+// CopyFileRange clones: the target range gets the source's extents (no
+// chunk bytes move) and a copy of the source's staged bytes, made by the
+// kernel between the two staging files.
+func (n *node) CopyFileRange(ctx context.Context, fhIn gofs.FileHandle, offIn uint64, out *gofs.Inode,
+	fhOut gofs.FileHandle, offOut uint64, length uint64, flags uint64) (uint32, syscall.Errno) {
+	src, ok1 := fhIn.(*handle)
+	dst, ok2 := fhOut.(*handle)
+	if !ok1 || !ok2 || flags != 0 {
+		return 0, syscall.EINVAL
+	}
+	if length > 1<<30 {
+		length = 1 << 30 // the reply counts bytes in 32 bits
+	}
+	copied, err := copyRange(ctx, src.fd, int64(offIn), dst.fd, int64(offOut), int64(length))
+	if err != nil {
+		return 0, n.fsys.toErrno("copy_file_range", err)
+	}
+	return uint32(copied), 0
+}
+
+func copyRange(ctx context.Context, src *fileData, srcOff int64, dst *fileData, dstOff, n int64) (int64, error) {
+	if srcOff < 0 || dstOff < 0 || n < 0 {
+		return 0, syscall.EINVAL
+	}
+	if src == dst {
+		src.mu.Lock()
+		defer src.mu.Unlock()
+		if srcOff < dstOff+n && dstOff < srcOff+n {
+			return 0, syscall.EINVAL // overlapping ranges of one file
+		}
+	} else {
+		first, second := src, dst
+		if dst.ino < src.ino {
+			first, second = dst, src
+		}
+		first.mu.Lock()
+		defer first.mu.Unlock()
+		second.mu.Lock()
+		defer second.mu.Unlock()
+	}
+	n = min(n, src.size-srcOff)
+	if n <= 0 {
+		return 0, nil
+	}
+	if dstOff+n > maxFileSize {
+		return 0, syscall.EFBIG
+	}
+	exts, err := src.fsys.idx.Extents(bg(ctx), src.ino, srcOff, n)
+	if err != nil {
+		return 0, err
+	}
+	shift := dstOff - srcOff
+	var clones []index.Extent
+	for _, e := range exts {
+		if c, ok := e.Clip(srcOff, n); ok {
+			c.Off += shift
+			clones = append(clones, c)
+		}
+	}
+	staged := src.ranges.Clip(srcOff, n)
+	if len(staged) > 0 {
+		if err := dst.fsys.space.take(staged.Bytes()); err != nil {
+			return 0, err
+		}
+		if err := dst.ensureStagingLocked(); err != nil {
+			return 0, err
+		}
+	}
+	dst.beginChangeLocked()
+	dst.cutLocked(dstOff, n)
+	for _, r := range staged {
+		if err := copyBytes(src, dst, r.Off, r.Off+shift, r.Len); err != nil {
+			return 0, err
+		}
+		dst.ranges = dst.ranges.Add(r.Off+shift, r.Len)
+		dst.added = dst.added.Add(r.Off+shift, r.Len)
+	}
+	dst.size = max(dst.size, dstOff+n)
+	// The clones go in with this commit, after its cut.
+	st, err := dst.fsys.idx.CommitData(bg(ctx), dst.ino, index.DataCommit{
+		Size: dst.size, Mtime: dst.mtime, Ctime: dst.ctime,
+		StagingName: dst.stagingName, Cut: dst.cut, AddStaged: dst.added, Insert: clones,
+	})
+	if err != nil {
+		return 0, err
+	}
+	dst.ranges, dst.added, dst.cut = st.Ranges, nil, nil
+	dst.dirty, dst.unpersisted, dst.needSync = false, false, true
+	return n, nil
+}
+
+// copyBytes copies n staged bytes between staging files inside the kernel
+// (a reflink where the cache disk supports it).
+func copyBytes(src, dst *fileData, srcOff, dstOff, n int64) error {
+	for n > 0 {
+		so, do := srcOff, dstOff
+		c, err := unix.CopyFileRange(int(src.staging.Fd()), &so, int(dst.staging.Fd()), &do, int(n), 0)
+		if err != nil {
+			return err
+		}
+		if c == 0 { // the staging file ends early: the rest reads as zeros
+			return nil
+		}
+		srcOff, dstOff, n = srcOff+int64(c), dstOff+int64(c), n-int64(c)
+	}
+	return nil
+}

@@ -1,0 +1,311 @@
+package fs
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"os"
+	"path/filepath"
+	"sync"
+	"syscall"
+
+	"github.com/cloudfs/cloudfs/index"
+	"go.uber.org/zap"
+	"golang.org/x/sys/unix"
+)
+
+// fileData is the shared state of an open regular file (see the package
+// doc). refs is guarded by FS.mu, everything else by mu.
+type fileData struct {
+	fsys *FS
+	ino  uint64
+	refs int
+
+	mu          sync.RWMutex
+	staging     *os.File // open while the file has a staging file
+	stagingName string
+	ranges      index.Ranges // every staged range (committed and pending)
+	added       index.Ranges // written since the last commit
+	cut         index.Ranges // cut since the last commit
+	size        int64
+	mtime       int64
+	ctime       int64
+	dirty       bool // added/cut/size/times ahead of the index
+	unpersisted bool // index.MarkUnpersisted called since the last commit
+	needSync    bool // a commit since the last durable one was not durable
+}
+
+// acquire returns the file data of inode ino, loading it from the index on
+// first use; release it with release.
+func (f *FS) acquire(ctx context.Context, ino uint64) (*fileData, error) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	if fd := f.files[ino]; fd != nil {
+		fd.refs++
+		return fd, nil
+	}
+	a, err := f.idx.GetAttr(bg(ctx), ino)
+	if err != nil {
+		return nil, err
+	}
+	if !a.IsRegular() {
+		return nil, fmt.Errorf("open data of %d: %w", ino, index.ErrInvalid)
+	}
+	st, err := f.idx.Staging(bg(ctx), ino)
+	if err != nil {
+		return nil, err
+	}
+	fd := &fileData{fsys: f, ino: ino, refs: 1, size: a.Size, mtime: a.Mtime, ctime: a.Ctime,
+		stagingName: st.Name, ranges: st.Ranges}
+	if st.Name != "" {
+		fd.staging, err = os.OpenFile(filepath.Join(f.stagingDir, st.Name), os.O_RDWR|os.O_CREATE, 0o600)
+		if err != nil {
+			return nil, fmt.Errorf("open staging of %d: %w", ino, err)
+		}
+	}
+	f.files[ino] = fd
+	return fd, nil
+}
+
+// release drops a reference taken by acquire. The last one commits what is
+// pending (not durably: close already did that unless a mapping wrote
+// after it), closes the staging file and drops a staging file that the
+// uploader emptied.
+func (f *FS) release(ctx context.Context, fd *fileData) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	fd.refs--
+	if fd.refs > 0 {
+		return
+	}
+	fd.mu.Lock()
+	defer fd.mu.Unlock()
+	if err := fd.commitLocked(ctx, false); err != nil {
+		// Keep the pending state in memory: the next open's close or
+		// release retries the commit.
+		f.log.Error("commit on release", zap.Uint64("ino", fd.ino), zap.Error(err))
+		return
+	}
+	delete(f.files, fd.ino)
+	if fd.staging != nil {
+		if err := fd.staging.Close(); err != nil {
+			f.log.Error("close staging file", zap.Uint64("ino", fd.ino), zap.Error(err))
+		}
+		fd.staging = nil
+	}
+	if len(fd.ranges) == 0 && fd.stagingName != "" {
+		name, err := f.idx.DropEmptyStaging(bg(ctx), fd.ino)
+		if err != nil {
+			f.log.Error("drop staging", zap.Uint64("ino", fd.ino), zap.Error(err))
+		} else if name != "" {
+			f.removeStaging(name)
+		}
+	}
+}
+
+// commitOpen commits the pending state of inode ino if it is open.
+func (f *FS) commitOpen(ctx context.Context, ino uint64) error {
+	f.mu.Lock()
+	fd := f.files[ino]
+	f.mu.Unlock()
+	if fd == nil {
+		return nil
+	}
+	fd.mu.Lock()
+	defer fd.mu.Unlock()
+	return fd.commitLocked(ctx, false)
+}
+
+func (f *FS) removeStaging(name string) {
+	if err := os.Remove(filepath.Join(f.stagingDir, name)); err != nil && !errors.Is(err, os.ErrNotExist) {
+		f.log.Error("remove staging file", zap.String("name", name), zap.Error(err))
+	}
+}
+
+// overlay lays the pending size and times over a.
+func (fd *fileData) overlay(a *index.Attr) {
+	fd.mu.RLock()
+	defer fd.mu.RUnlock()
+	if fd.dirty {
+		a.Size, a.Mtime, a.Ctime = fd.size, fd.mtime, fd.ctime
+	}
+}
+
+// commitLocked writes the pending state to the index. Durable: the staging
+// file's data and the index commit are on disk when it returns.
+func (fd *fileData) commitLocked(ctx context.Context, durable bool) error {
+	if !fd.dirty {
+		if durable && fd.needSync {
+			if err := fd.fsys.idx.Sync(bg(ctx)); err != nil {
+				return err
+			}
+			fd.needSync = false
+		}
+		return nil
+	}
+	if durable {
+		if fd.staging != nil && len(fd.added) > 0 {
+			if err := unix.Fdatasync(int(fd.staging.Fd())); err != nil {
+				return fmt.Errorf("fdatasync staging of %d: %w", fd.ino, err)
+			}
+		}
+	}
+	st, err := fd.fsys.idx.CommitData(bg(ctx), fd.ino, index.DataCommit{
+		Size: fd.size, Mtime: fd.mtime, Ctime: fd.ctime,
+		StagingName: fd.stagingName,
+		Cut:         fd.cut,
+		AddStaged:   fd.added,
+		Durable:     durable,
+	})
+	if err != nil {
+		return err
+	}
+	fd.ranges, fd.added, fd.cut = st.Ranges, nil, nil
+	fd.dirty, fd.unpersisted, fd.needSync = false, false, !durable
+	return nil
+}
+
+func syncDir(dir string) error {
+	d, err := os.Open(dir)
+	if err != nil {
+		return fmt.Errorf("fsync %s: %w", dir, err)
+	}
+	defer d.Close()
+	if err := d.Sync(); err != nil {
+		return fmt.Errorf("fsync %s: %w", dir, err)
+	}
+	return nil
+}
+
+// ensureStagingLocked opens (creating) the staging file for writing.
+func (fd *fileData) ensureStagingLocked() error {
+	if fd.staging != nil {
+		return nil
+	}
+	if fd.stagingName == "" {
+		name, err := fd.fsys.pool.take()
+		if err != nil {
+			return fmt.Errorf("staging for %d: %w", fd.ino, err)
+		}
+		fd.stagingName = name
+	}
+	f, err := os.OpenFile(filepath.Join(fd.fsys.stagingDir, fd.stagingName), os.O_RDWR|os.O_CREATE, 0o600)
+	if err != nil {
+		return fmt.Errorf("create staging of %d: %w", fd.ino, err)
+	}
+	fd.staging = f
+	return nil
+}
+
+// beginChangeLocked marks the file changed in memory.
+func (fd *fileData) beginChangeLocked() {
+	if !fd.unpersisted {
+		fd.fsys.idx.MarkUnpersisted(fd.ino)
+		fd.unpersisted = true
+	}
+	fd.dirty = true
+	fd.mtime = nowNS()
+	fd.ctime = fd.mtime
+}
+
+// write stores data at off (at the end with appendMode) in the staging file.
+func (fd *fileData) write(data []byte, off int64, appendMode bool) (int, error) {
+	fd.mu.Lock()
+	defer fd.mu.Unlock()
+	if appendMode {
+		off = fd.size
+	}
+	if off < 0 {
+		return 0, syscall.EINVAL
+	}
+	if off+int64(len(data)) > maxFileSize {
+		return 0, syscall.EFBIG
+	}
+	if err := fd.fsys.space.take(int64(len(data))); err != nil {
+		return 0, err
+	}
+	if err := fd.ensureStagingLocked(); err != nil {
+		return 0, err
+	}
+	fd.beginChangeLocked()
+	n, err := fd.staging.WriteAt(data, off)
+	if n > 0 {
+		fd.ranges = fd.ranges.Add(off, int64(n))
+		fd.added = fd.added.Add(off, int64(n))
+		fd.size = max(fd.size, off+int64(n))
+	}
+	if err != nil {
+		return n, fmt.Errorf("write staging of %d: %w", fd.ino, err)
+	}
+	return n, nil
+}
+
+// read fills dest from offset off: staged bytes from the staging file,
+// the rest through the extents and the chunk cache, holes as zeros. Only
+// chunks under bytes that are not staged are read.
+func (fd *fileData) read(ctx context.Context, dest []byte, off int64) (int, error) {
+	fd.mu.RLock()
+	defer fd.mu.RUnlock()
+	if off >= fd.size || len(dest) == 0 {
+		return 0, nil
+	}
+	n := min(int64(len(dest)), fd.size-off)
+	buf := dest[:n]
+	clear(buf)
+	staged := fd.ranges.Clip(off, n)
+	if !staged.Contains(off, n) {
+		exts, err := fd.fsys.idx.Extents(bg(ctx), fd.ino, off, n)
+		if err != nil {
+			return 0, err
+		}
+		for _, e := range exts {
+			c, ok := e.Clip(off, n)
+			if !ok || staged.Contains(c.Off, c.Len) {
+				continue
+			}
+			data, err := fd.fsys.chunks.ReadChunk(ctx, c.Chunk)
+			if err != nil {
+				return 0, fmt.Errorf("read %d at %d: chunk %s: %w", fd.ino, c.Off, c.Chunk, err)
+			}
+			if c.ChunkOff+c.Len > int64(len(data)) {
+				return 0, fmt.Errorf("read %d at %d: extent beyond the %d bytes of chunk %s", fd.ino, c.Off, len(data), c.Chunk)
+			}
+			copy(buf[c.Off-off:], data[c.ChunkOff:c.ChunkOff+c.Len])
+		}
+	}
+	for _, r := range staged {
+		if _, err := fd.staging.ReadAt(buf[r.Off-off:r.End()-off], r.Off); err != nil && err != io.EOF {
+			return 0, fmt.Errorf("read staging of %d: %w", fd.ino, err)
+		}
+	}
+	return int(n), nil
+}
+
+// truncate sets the size (truncate(2), O_TRUNC) and commits.
+func (fd *fileData) truncate(ctx context.Context, size int64) error {
+	fd.mu.Lock()
+	defer fd.mu.Unlock()
+	if size == fd.size {
+		return nil
+	}
+	fd.beginChangeLocked()
+	if size < fd.size {
+		fd.cutLocked(size, index.ToEnd(size))
+		if fd.staging != nil {
+			if err := fd.staging.Truncate(size); err != nil {
+				return fmt.Errorf("truncate staging of %d: %w", fd.ino, err)
+			}
+		}
+	}
+	fd.size = size
+	return fd.commitLocked(ctx, false)
+}
+
+// cutLocked removes [off, off+n) from the staged ranges and (at the next
+// commit) the extents: those bytes become a hole.
+func (fd *fileData) cutLocked(off, n int64) {
+	fd.ranges = fd.ranges.Remove(off, n)
+	fd.added = fd.added.Remove(off, n)
+	fd.cut = fd.cut.Add(off, n)
+}

@@ -1,0 +1,220 @@
+package fs
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"os"
+	"path/filepath"
+	"sync"
+	"syscall"
+	"time"
+
+	"github.com/cloudfs/cloudfs/chunkstore"
+	"github.com/cloudfs/cloudfs/index"
+	gofs "github.com/hanwen/go-fuse/v2/fs"
+	"github.com/hanwen/go-fuse/v2/fuse"
+	"go.uber.org/zap"
+)
+
+// ChunkReader is what the file system needs of the chunk cache.
+type ChunkReader interface {
+	// ReadChunk returns the plaintext of chunk id, verified against id.
+	// The caller must not modify the returned bytes.
+	ReadChunk(ctx context.Context, id chunkstore.ID) ([]byte, error)
+	// Prefetch starts fetching ids into the cache in the background
+	// (readahead) and returns at once. Failures are only logged.
+	Prefetch(ctx context.Context, ids []chunkstore.ID)
+}
+
+// Config configures New.
+type Config struct {
+	Index      *index.DB
+	Chunks     ChunkReader
+	StagingDir string // one sparse file per file with staged bytes
+	Log        *zap.Logger
+	// EntryTimeout and AttrTimeout bound how long the kernel caches names
+	// and attributes; 0 means one second.
+	EntryTimeout, AttrTimeout time.Duration
+	// Readahead is how far ahead of a sequential reader chunks are
+	// prefetched; 0 means 8 MiB.
+	Readahead int64
+	// Loader loads directories of a lazily mounted remote tree; nil when
+	// every directory is in the index.
+	Loader DirLoader
+	// Reserve is the free space on the cache disk that staged writes leave
+	// for the index and the chunk cache; 0 means 5% of the disk, at least
+	// 1 MiB and at most 64 MiB.
+	Reserve int64
+}
+
+// FS is the cloudfs file system. Create it with New and serve it with Mount.
+type FS struct {
+	idx        *index.DB
+	chunks     ChunkReader
+	stagingDir string
+	log        *zap.Logger
+	cfg        Config
+	space      *spaceGuard
+	pool       *stagingPool
+
+	mu    sync.Mutex // guards files
+	files map[uint64]*fileData
+
+	statsMu  sync.Mutex // guards the statfs counts
+	statsVal index.Stats
+	statsAt  time.Time
+}
+
+// New checks cfg, removes staging files the index no longer refers to, and
+// returns the file system.
+func New(ctx context.Context, cfg Config) (*FS, error) {
+	if cfg.Index == nil || cfg.Chunks == nil || cfg.StagingDir == "" || cfg.Log == nil {
+		return nil, errors.New("fs.New: Index, Chunks, StagingDir and Log are required")
+	}
+	if cfg.EntryTimeout == 0 {
+		cfg.EntryTimeout = time.Second
+	}
+	if cfg.AttrTimeout == 0 {
+		cfg.AttrTimeout = time.Second
+	}
+	if cfg.Readahead == 0 {
+		cfg.Readahead = 8 << 20
+	}
+	if err := os.MkdirAll(cfg.StagingDir, 0o700); err != nil {
+		return nil, fmt.Errorf("staging dir: %w", err)
+	}
+	f := &FS{idx: cfg.Index, chunks: cfg.Chunks, stagingDir: cfg.StagingDir, log: cfg.Log, cfg: cfg,
+		files: map[uint64]*fileData{}, space: &spaceGuard{dir: cfg.StagingDir, reserve: cfg.Reserve},
+		pool: newStagingPool(cfg.StagingDir)}
+	if err := f.sweepStaging(ctx); err != nil {
+		return nil, err
+	}
+	return f, nil
+}
+
+// sweepStaging deletes staging files no index row names (left by a crash
+// between creating a staging file and its first commit, or by a purged
+// orphan).
+func (f *FS) sweepStaging(ctx context.Context) error {
+	known, err := f.idx.StagingNames(ctx)
+	if err != nil {
+		return err
+	}
+	ents, err := os.ReadDir(f.stagingDir)
+	if err != nil {
+		return fmt.Errorf("sweep staging: %w", err)
+	}
+	for _, e := range ents {
+		if !known[e.Name()] {
+			if err := os.Remove(filepath.Join(f.stagingDir, e.Name())); err != nil {
+				return fmt.Errorf("sweep staging: %w", err)
+			}
+			f.log.Debug("removed stale staging file", zap.String("name", e.Name()))
+		}
+	}
+	return nil
+}
+
+// MountOptions are the mount's user-visible options.
+type MountOptions struct {
+	AllowOther bool
+	ReadOnly   bool
+	Debug      bool   // log every FUSE request
+	FsName     string // first column of /proc/mounts
+	// Extra are further options for the kernel (-o), passed through.
+	Extra []string
+}
+
+// Mount is a served mount.
+type Mount struct {
+	srv *fuse.Server
+	dir string
+}
+
+// Mount mounts the file system on dir and starts serving it; it returns
+// once the kernel has the mount.
+func (f *FS) Mount(dir string, mo MountOptions) (*Mount, error) {
+	root := &node{fsys: f}
+	opts := &gofs.Options{
+		EntryTimeout:    &f.cfg.EntryTimeout,
+		AttrTimeout:     &f.cfg.AttrTimeout,
+		NegativeTimeout: &f.cfg.EntryTimeout,
+		NullPermissions: true,
+		RootStableAttr:  &gofs.StableAttr{Ino: index.RootIno, Gen: 1},
+		MountOptions: fuse.MountOptions{
+			AllowOther:   mo.AllowOther,
+			FsName:       mo.FsName,
+			Name:         "cloudfs",
+			MaxWrite:     1 << 20,
+			MaxReadAhead: 1 << 20,
+			Options:      append([]string{"default_permissions"}, mo.Extra...),
+			Debug:        mo.Debug,
+			Logger:       zap.NewStdLog(f.log.Named("fuse")),
+		},
+	}
+	if mo.ReadOnly {
+		opts.MountOptions.Options = append(opts.MountOptions.Options, "ro")
+	}
+	srv, err := gofs.Mount(dir, root, opts)
+	if err != nil {
+		return nil, fmt.Errorf("mount %s: %w", dir, err)
+	}
+	return &Mount{srv: srv, dir: dir}, nil
+}
+
+// Wait blocks until the mount is unmounted (fusermount -u, Unmount).
+func (m *Mount) Wait() { m.srv.Wait() }
+
+// Unmount asks the kernel to unmount; it fails while the mount is busy.
+func (m *Mount) Unmount() error {
+	if err := m.srv.Unmount(); err != nil {
+		return fmt.Errorf("unmount %s: %w", m.dir, err)
+	}
+	return nil
+}
+
+// bg detaches ctx from FUSE interrupts for index work: every signal the
+// caller gets (Go programs get SIGURG constantly) interrupts the request,
+// and a metadata transaction must not fail half-way for that.
+func bg(ctx context.Context) context.Context { return context.WithoutCancel(ctx) }
+
+func nowNS() int64 { return time.Now().UnixNano() }
+
+// fillAttr converts index attributes to FUSE attributes.
+func fillAttr(a index.Attr, out *fuse.Attr) {
+	out.Ino = a.Ino
+	out.Size = uint64(a.Size)
+	if a.IsDir() {
+		out.Size = 4096 // as ext4 shows a small directory
+	}
+	out.Blocks = (out.Size + 511) / 512
+	out.Blksize = 4096
+	out.Mode = a.Mode
+	out.Nlink = a.Nlink
+	out.Owner = fuse.Owner{Uid: a.UID, Gid: a.GID}
+	out.Rdev = a.Rdev
+	at, mt, ct := index.Time(a.Atime), index.Time(a.Mtime), index.Time(a.Ctime)
+	out.SetTimes(&at, &mt, &ct)
+}
+
+// stable returns the go-fuse identity of inode a.
+func stable(a index.Attr) gofs.StableAttr {
+	return gofs.StableAttr{Mode: a.Mode & syscall.S_IFMT, Ino: a.Ino, Gen: a.Gen}
+}
+
+// attr returns inode ino's attributes with the state of its open file data
+// (size and times ahead of the index) laid over them.
+func (f *FS) attr(ctx context.Context, ino uint64) (index.Attr, error) {
+	a, err := f.idx.GetAttr(bg(ctx), ino)
+	if err != nil {
+		return a, err
+	}
+	f.mu.Lock()
+	fd := f.files[ino]
+	f.mu.Unlock()
+	if fd != nil {
+		fd.overlay(&a)
+	}
+	return a, nil
+}

@@ -1,0 +1,50 @@
+package fs
+
+import (
+	"fmt"
+	"sync"
+	"syscall"
+	"time"
+
+	"golang.org/x/sys/unix"
+)
+
+// spaceGuard keeps a reserve of free space on the cache disk: staged
+// writes fail with ENOSPC once they would eat into it, so the index (whose
+// WAL needs room for every transaction, even an unlink) and the chunk
+// cache can still work and the user can free space through the mount.
+type spaceGuard struct {
+	dir     string
+	reserve int64 // 0: computed from the disk size at the first check
+
+	mu      sync.Mutex
+	free    int64     // free bytes at the last statfs, minus writes since
+	checked time.Time // time of the last statfs
+}
+
+// spaceRecheck bounds how stale the free-space estimate may get.
+const spaceRecheck = 100 * time.Millisecond
+
+// take accounts for n bytes about to be written, or returns ENOSPC if that
+// would leave less than the reserve free.
+func (g *spaceGuard) take(n int64) error {
+	g.mu.Lock()
+	defer g.mu.Unlock()
+	if time.Since(g.checked) > spaceRecheck || g.free-n < g.reserve {
+		var st unix.Statfs_t
+		if err := unix.Statfs(g.dir, &st); err != nil {
+			return fmt.Errorf("statfs %s: %w", g.dir, err)
+		}
+		g.free = int64(st.Bavail) * st.Bsize
+		g.checked = time.Now()
+		if g.reserve == 0 {
+			total := int64(st.Blocks) * st.Bsize
+			g.reserve = min(64<<20, max(total/20, 1<<20))
+		}
+	}
+	if g.free-n < g.reserve {
+		return syscall.ENOSPC
+	}
+	g.free -= n
+	return nil
+}

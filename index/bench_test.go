@@ -1,0 +1,53 @@
+package index
+
+import (
+	"context"
+	"fmt"
+	"path/filepath"
+	"testing"
+
+	"go.uber.org/zap"
+)
+
+func benchDB(b *testing.B) *DB {
+	db, err := Open(context.Background(), filepath.Join(b.TempDir(), "index.db"), Options{}, zap.NewNop())
+	if err != nil {
+		b.Fatal(err)
+	}
+	b.Cleanup(func() { db.Close() })
+	return db
+}
+
+func BenchmarkCreate(b *testing.B) {
+	db := benchDB(b)
+	ctx := context.Background()
+	for i := 0; b.Loop(); i++ {
+		if _, err := db.Create(ctx, RootIno, fmt.Sprint("f", i), NewNode{Mode: modeFile}); err != nil {
+			b.Fatal(err)
+		}
+	}
+}
+
+func BenchmarkCommitDurable(b *testing.B) {
+	db := benchDB(b)
+	ctx := context.Background()
+	a, err := db.Create(ctx, RootIno, "f", NewNode{Mode: modeFile})
+	if err != nil {
+		b.Fatal(err)
+	}
+	for i := 0; b.Loop(); i++ {
+		if _, err := db.CommitData(ctx, a.Ino, DataCommit{Size: 4096, StagingName: "s", AddStaged: Ranges{{0, 4096}}, Durable: true}); err != nil {
+			b.Fatal(err)
+		}
+	}
+}
+
+func BenchmarkGetAttr(b *testing.B) {
+	db := benchDB(b)
+	ctx := context.Background()
+	for b.Loop() {
+		if _, err := db.GetAttr(ctx, RootIno); err != nil {
+			b.Fatal(err)
+		}
+	}
+}

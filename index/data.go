@@ -1,0 +1,338 @@
+package index
+
+import (
+	"context"
+	"database/sql"
+	"errors"
+	"fmt"
+
+	"github.com/cloudfs/cloudfs/chunkstore"
+)
+
+// Extent maps the file range [Off, Off+Len) to the bytes
+// [ChunkOff, ChunkOff+Len) of chunk Chunk.
+type Extent struct {
+	Off, Len int64
+	Chunk    chunkstore.ID
+	ChunkOff int64
+}
+
+// End returns the first file offset after e.
+func (e Extent) End() int64 { return e.Off + e.Len }
+
+// Clip returns the part of e inside [off, off+n) and whether there is one.
+func (e Extent) Clip(off, n int64) (Extent, bool) {
+	lo, hi := max(e.Off, off), min(e.End(), off+n)
+	if lo >= hi {
+		return Extent{}, false
+	}
+	return Extent{Off: lo, Len: hi - lo, Chunk: e.Chunk, ChunkOff: e.ChunkOff + lo - e.Off}, true
+}
+
+// Staging is a file's staged state: its staging file's name (relative to
+// the staging directory) and the valid ranges in it.
+type Staging struct {
+	Name   string
+	Ranges Ranges
+}
+
+func extentsTx(tx querier, ino uint64, off, n int64) ([]Extent, error) {
+	// Extents do not overlap, so only the last one starting at or before
+	// off can reach into the range from the left.
+	rows, err := tx.Query(`SELECT off, len, chunk, chunk_off FROM extents
+		WHERE ino = ?1 AND off >= COALESCE((SELECT MAX(off) FROM extents WHERE ino = ?1 AND off <= ?2), 0)
+			AND off < ?3 ORDER BY off`, ino, off, off+n)
+	if err != nil {
+		return nil, err
+	}
+	defer rows.Close()
+	var out []Extent
+	for rows.Next() {
+		var e Extent
+		var id []byte
+		if err := rows.Scan(&e.Off, &e.Len, &id, &e.ChunkOff); err != nil {
+			return nil, err
+		}
+		if len(id) != chunkstore.IDSize {
+			return nil, fmt.Errorf("extent %d@%d: chunk id of %d bytes", ino, e.Off, len(id))
+		}
+		copy(e.Chunk[:], id)
+		if e.End() > off {
+			out = append(out, e)
+		}
+	}
+	return out, rows.Err()
+}
+
+// Extents returns the extents of inode ino that overlap [off, off+n), in
+// order and not clipped to the range.
+func (db *DB) Extents(ctx context.Context, ino uint64, off, n int64) ([]Extent, error) {
+	var out []Extent
+	err := db.read(ctx, func(tx querier) (err error) {
+		out, err = extentsTx(tx, ino, off, n)
+		return err
+	})
+	if err != nil {
+		return nil, fmt.Errorf("extents %d [%d,+%d): %w", ino, off, n, err)
+	}
+	return out, nil
+}
+
+func insertExtentsTx(tx querier, ino uint64, exts []Extent) error {
+	if len(exts) == 0 {
+		return nil
+	}
+	for _, e := range exts {
+		if e.Len <= 0 || e.Off < 0 || e.ChunkOff < 0 {
+			return fmt.Errorf("extent %+v: %w", e, ErrInvalid)
+		}
+		if _, err := tx.Exec(`INSERT INTO extents(ino, off, len, chunk, chunk_off) VALUES(?, ?, ?, ?, ?)`,
+			ino, e.Off, e.Len, e.Chunk[:], e.ChunkOff); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// cutExtentsTx removes [off, off+n) from ino's extents, splitting those
+// that reach across its edges.
+func cutExtentsTx(tx querier, ino uint64, off, n int64) error {
+	exts, err := extentsTx(tx, ino, off, n)
+	if err != nil || len(exts) == 0 {
+		return err
+	}
+	var keep []Extent
+	for _, e := range exts {
+		if e.Off < off {
+			left, _ := e.Clip(e.Off, off-e.Off)
+			keep = append(keep, left)
+		}
+		if e.End() > off+n {
+			right, _ := e.Clip(off+n, e.End()-(off+n))
+			keep = append(keep, right)
+		}
+	}
+	if _, err := tx.Exec(`DELETE FROM extents WHERE ino = ? AND off >= ? AND off < ?`, ino, exts[0].Off, off+n); err != nil {
+		return err
+	}
+	return insertExtentsTx(tx, ino, keep)
+}
+
+func stagingTx(tx querier, ino uint64) (Staging, error) {
+	var s Staging
+	var blob []byte
+	err := tx.QueryRow(`SELECT name, ranges FROM staging WHERE ino = ?`, ino).Scan(&s.Name, &blob)
+	if errors.Is(err, sql.ErrNoRows) {
+		return s, nil
+	}
+	if err != nil {
+		return s, err
+	}
+	if s.Ranges, err = UnmarshalRanges(blob); err != nil {
+		return s, fmt.Errorf("staging of %d: %w", ino, err)
+	}
+	return s, nil
+}
+
+func putStagingTx(tx querier, ino uint64, s Staging) error {
+	blob, err := s.Ranges.MarshalBinary()
+	if err != nil {
+		return err
+	}
+	_, err = tx.Exec(`INSERT OR REPLACE INTO staging(ino, name, ranges) VALUES(?, ?, ?)`, ino, s.Name, blob)
+	return err
+}
+
+// Staging returns inode ino's staged state (the zero Staging if none).
+func (db *DB) Staging(ctx context.Context, ino uint64) (Staging, error) {
+	var s Staging
+	err := db.read(ctx, func(tx querier) (err error) {
+		s, err = stagingTx(tx, ino)
+		return err
+	})
+	if err != nil {
+		return s, fmt.Errorf("staging %d: %w", ino, err)
+	}
+	return s, nil
+}
+
+// StagingNames returns the names of all staging files the index refers to
+// (a sweep at mount deletes the others).
+func (db *DB) StagingNames(ctx context.Context) (map[string]bool, error) {
+	names := map[string]bool{}
+	err := db.read(ctx, func(tx querier) error {
+		rows, err := tx.Query(`SELECT name FROM staging`)
+		if err != nil {
+			return err
+		}
+		defer rows.Close()
+		for rows.Next() {
+			var n string
+			if err := rows.Scan(&n); err != nil {
+				return err
+			}
+			names[n] = true
+		}
+		return rows.Err()
+	})
+	if err != nil {
+		return nil, fmt.Errorf("staging names: %w", err)
+	}
+	return names, nil
+}
+
+// DataCommit is a change of a regular file's content, applied in this
+// order: Cut, then AddStaged, then Insert.
+type DataCommit struct {
+	Size         int64
+	Mtime, Ctime int64
+	// StagingName names the staging file; required when AddStaged is not
+	// empty and no staging row exists yet.
+	StagingName string
+	// Cut is removed from the extents and the staged ranges (truncate:
+	// [size, end); punch hole; the target of a clone).
+	Cut Ranges
+	// AddStaged are ranges written to the staging file since the last
+	// commit (already fsynced there when Durable).
+	AddStaged Ranges
+	// Insert are extents added after the cut (copy_file_range clones).
+	Insert []Extent
+	// Durable commits with synchronous=FULL (close, fsync).
+	Durable bool
+}
+
+// CommitData applies c to inode ino, bumps its data version, queues it
+// dirty (data) and returns the resulting staged state. It also ends an
+// unpersisted period started by MarkUnpersisted.
+func (db *DB) CommitData(ctx context.Context, ino uint64, c DataCommit) (Staging, error) {
+	var s Staging
+	db.wmu.Lock()
+	defer db.wmu.Unlock()
+	err := db.writeLocked(ctx, c.Durable, func(tx querier) error {
+		a, err := getAttrTx(tx, ino)
+		if err != nil {
+			return err
+		}
+		if !a.IsRegular() {
+			return ErrInvalid
+		}
+		if s, err = stagingTx(tx, ino); err != nil {
+			return err
+		}
+		for _, r := range c.Cut {
+			if err := cutExtentsTx(tx, ino, r.Off, r.Len); err != nil {
+				return err
+			}
+		}
+		s.Ranges = s.Ranges.RemoveAll(c.Cut).AddAll(c.AddStaged)
+		if c.StagingName != "" {
+			s.Name = c.StagingName
+		}
+		if len(c.AddStaged) > 0 && s.Name == "" {
+			return fmt.Errorf("staged ranges without a staging file: %w", ErrInvalid)
+		}
+		if s.Name != "" {
+			if err := putStagingTx(tx, ino, s); err != nil {
+				return err
+			}
+		}
+		if err := insertExtentsTx(tx, ino, c.Insert); err != nil {
+			return err
+		}
+		if _, err := tx.Exec(`UPDATE inodes SET size = ?, mtime_ns = ?, ctime_ns = ?, data_version = data_version + 1
+			WHERE ino = ?`, c.Size, c.Mtime, c.Ctime, ino); err != nil {
+			return err
+		}
+		return db.markDirtyTx(tx, ino, DirtyData)
+	})
+	if err != nil {
+		return s, fmt.Errorf("commit data of %d: %w", ino, err)
+	}
+	delete(db.unpersisted, ino)
+	return s, nil
+}
+
+// MarkUnpersisted records that bytes are about to be written to ino's
+// staging file that no commit records yet; CommitData ends it. While it
+// lasts, ReplaceContent refuses to replace the file's content. It is cheap
+// (memory only) and called once per clean-to-dirty transition.
+func (db *DB) MarkUnpersisted(ino uint64) {
+	db.wmu.Lock()
+	db.unpersisted[ino]++
+	db.wmu.Unlock()
+}
+
+// DataVersion returns inode ino's data version.
+func (db *DB) DataVersion(ctx context.Context, ino uint64) (uint64, error) {
+	var v uint64
+	err := db.read(ctx, func(tx querier) error {
+		return tx.QueryRow(`SELECT data_version FROM inodes WHERE ino = ?`, ino).Scan(&v)
+	})
+	if errors.Is(err, sql.ErrNoRows) {
+		err = ErrNotFound
+	}
+	if err != nil {
+		return 0, fmt.Errorf("data version %d: %w", ino, err)
+	}
+	return v, nil
+}
+
+// ReplaceContent is the uploader's commit of a file it uploaded: when the
+// file's data version is still version and no unpersisted writes are
+// pending, its extents become exts (which must describe the whole content
+// the uploader snapshotted) and its staged ranges are dropped. The staging
+// row stays, with no ranges, for the file system to delete with the file
+// when no handle uses it (DropEmptyStaging). Otherwise it fails with
+// ErrChanged and changes nothing.
+func (db *DB) ReplaceContent(ctx context.Context, ino, version uint64, exts []Extent) error {
+	db.wmu.Lock()
+	defer db.wmu.Unlock()
+	if db.unpersisted[ino] > 0 {
+		return fmt.Errorf("replace content of %d: %w", ino, ErrChanged)
+	}
+	err := db.writeLocked(ctx, true, func(tx querier) error {
+		var v uint64
+		if err := tx.QueryRow(`SELECT data_version FROM inodes WHERE ino = ?`, ino).Scan(&v); err != nil {
+			if errors.Is(err, sql.ErrNoRows) {
+				return ErrNotFound
+			}
+			return err
+		}
+		if v != version {
+			return ErrChanged
+		}
+		if _, err := tx.Exec(`DELETE FROM extents WHERE ino = ?`, ino); err != nil {
+			return err
+		}
+		if err := insertExtentsTx(tx, ino, exts); err != nil {
+			return err
+		}
+		_, err := tx.Exec(`UPDATE staging SET ranges = x'' WHERE ino = ?`, ino)
+		return err
+	})
+	if err != nil {
+		return fmt.Errorf("replace content of %d: %w", ino, err)
+	}
+	return nil
+}
+
+// DropEmptyStaging deletes ino's staging row if it has no staged ranges and
+// returns its name for the caller to remove the file ("" if it kept it).
+func (db *DB) DropEmptyStaging(ctx context.Context, ino uint64) (string, error) {
+	var name string
+	err := db.write(ctx, false, func(tx querier) error {
+		s, err := stagingTx(tx, ino)
+		if err != nil || s.Name == "" || len(s.Ranges) > 0 {
+			return err
+		}
+		if _, err := tx.Exec(`DELETE FROM staging WHERE ino = ?`, ino); err != nil {
+			return err
+		}
+		name = s.Name
+		return nil
+	})
+	if err != nil {
+		return "", fmt.Errorf("drop staging of %d: %w", ino, err)
+	}
+	return name, nil
+}

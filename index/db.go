@@ -1,0 +1,245 @@
+package index
+
+import (
+	"context"
+	"database/sql"
+	"embed"
+	"errors"
+	"fmt"
+	"io/fs"
+	"net/url"
+	"sort"
+	"strconv"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/mattn/go-sqlite3"
+	"go.uber.org/zap"
+)
+
+//go:embed schema/*.sql
+var schemaFS embed.FS
+
+// RootIno is the inode number of the root directory.
+const RootIno uint64 = 1
+
+// Options configure Open.
+type Options struct {
+	// Root owner and mode of a new index's root directory (mode bits only;
+	// 0 means 0755).
+	RootUID, RootGID uint32
+	RootMode         uint32
+	// Now returns the current time; nil means time.Now. Tests fix it.
+	Now func() time.Time
+}
+
+// DB is an open index. It is safe for concurrent use.
+type DB struct {
+	path string
+	log  *zap.Logger
+	now  func() time.Time
+	r    *sql.DB // read-only pool
+
+	// wmu serialises all writes; it guards the fields below it.
+	wmu sync.Mutex
+	w   *sql.Conn // the one write connection
+	wdb *sql.DB
+	// unpersisted holds inodes whose staging file has bytes written that
+	// no commit records yet (MarkUnpersisted .. CommitData).
+	unpersisted map[uint64]int
+	seq         uint64 // last dirty queue sequence number handed out
+	stmts       map[string]*sql.Stmt
+	closed      bool
+}
+
+// Open opens (creating and migrating if needed) the index at path.
+func Open(ctx context.Context, path string, opts Options, log *zap.Logger) (*DB, error) {
+	if opts.Now == nil {
+		opts.Now = time.Now
+	}
+	if opts.RootMode == 0 {
+		opts.RootMode = 0o755
+	}
+	dsn := func(extra string) string {
+		q := url.Values{}
+		q.Set("_journal_mode", "WAL")
+		q.Set("_synchronous", "NORMAL")
+		q.Set("_busy_timeout", "10000")
+		q.Set("_foreign_keys", "0")
+		q.Set("_cache_size", "-16384") // 16 MiB page cache per connection
+		s := "file:" + (&url.URL{Path: path}).EscapedPath() + "?" + q.Encode()
+		if extra != "" {
+			s += "&" + extra
+		}
+		return s
+	}
+	wdb, err := sql.Open("sqlite3", dsn("_txlock=immediate"))
+	if err != nil {
+		return nil, fmt.Errorf("open index %s: %w", path, err)
+	}
+	wdb.SetMaxOpenConns(1)
+	wdb.SetMaxIdleConns(1)
+	wdb.SetConnMaxLifetime(0)
+	w, err := wdb.Conn(ctx)
+	if err != nil {
+		wdb.Close()
+		return nil, fmt.Errorf("open index %s: %w", path, mapErr(err))
+	}
+	db := &DB{path: path, log: log, now: opts.Now, w: w, wdb: wdb, unpersisted: map[uint64]int{},
+		stmts: map[string]*sql.Stmt{}}
+	if err := db.migrate(ctx, opts); err != nil {
+		w.Close()
+		wdb.Close()
+		return nil, err
+	}
+	r, err := sql.Open("sqlite3", dsn("_query_only=true"))
+	if err != nil {
+		w.Close()
+		wdb.Close()
+		return nil, fmt.Errorf("open index %s: %w", path, err)
+	}
+	r.SetMaxOpenConns(8)
+	r.SetMaxIdleConns(8)
+	db.r = r
+	if err := db.w.QueryRowContext(ctx, `SELECT COALESCE(MAX(seq), 0) FROM dirty`).Scan(&db.seq); err != nil {
+		db.Close()
+		return nil, fmt.Errorf("open index %s: %w", path, mapErr(err))
+	}
+	n, err := db.purgeOrphans(ctx)
+	if err != nil {
+		db.Close()
+		return nil, err
+	}
+	if n > 0 {
+		log.Info("purged orphan inodes left by an unclean shutdown", zap.Int("count", n))
+	}
+	return db, nil
+}
+
+var errClosed = errors.New("index already closed")
+
+// Close checkpoints the WAL and closes the database. Closing twice returns
+// an error matching errClosed.
+func (db *DB) Close() error {
+	db.wmu.Lock()
+	defer db.wmu.Unlock()
+	if db.closed {
+		return fmt.Errorf("close index %s: %w", db.path, errClosed)
+	}
+	db.closed = true
+	var errs []error
+	if db.r != nil {
+		errs = append(errs, db.r.Close())
+	}
+	if _, err := db.w.ExecContext(context.Background(), "PRAGMA wal_checkpoint(TRUNCATE)"); err != nil {
+		errs = append(errs, fmt.Errorf("checkpoint: %w", err))
+	}
+	for _, st := range db.stmts {
+		errs = append(errs, st.Close())
+	}
+	errs = append(errs, db.w.Close(), db.wdb.Close())
+	if err := errors.Join(errs...); err != nil {
+		return fmt.Errorf("close index %s: %w", db.path, err)
+	}
+	return nil
+}
+
+// Path returns the database file's path.
+func (db *DB) Path() string { return db.path }
+
+func (db *DB) nowNS() int64 { return db.now().UnixNano() }
+
+// write runs fn in one write transaction. With durable set, the commit is
+// made with synchronous=FULL (the WAL is fsynced before write returns).
+func (db *DB) write(ctx context.Context, durable bool, fn func(tx querier) error) error {
+	db.wmu.Lock()
+	defer db.wmu.Unlock()
+	return db.writeLocked(ctx, durable, fn)
+}
+
+// read runs fn in one read transaction (a consistent snapshot).
+func (db *DB) read(ctx context.Context, fn func(tx querier) error) error {
+	tx, err := db.r.BeginTx(ctx, &sql.TxOptions{ReadOnly: true})
+	if err != nil {
+		return mapErr(err)
+	}
+	defer tx.Rollback()
+	return mapErr(fn(tx))
+}
+
+// Sync makes every earlier commit durable (fsyncdir, syncfs).
+func (db *DB) Sync(ctx context.Context) error {
+	err := db.write(ctx, true, func(tx querier) error {
+		_, err := tx.Exec(`INSERT INTO meta(key, value) VALUES('sync_seq', 1)
+			ON CONFLICT(key) DO UPDATE SET value = value + 1`)
+		return err
+	})
+	if err != nil {
+		return fmt.Errorf("sync index: %w", err)
+	}
+	return nil
+}
+
+// mapErr turns SQLite's disk-full error into ErrFull, keeping the original.
+func mapErr(err error) error {
+	var se sqlite3.Error
+	if errors.As(err, &se) && se.Code == sqlite3.ErrFull {
+		return fmt.Errorf("%w: %w", ErrFull, err)
+	}
+	return err
+}
+
+func (db *DB) migrate(ctx context.Context, opts Options) error {
+	files, err := fs.Glob(schemaFS, "schema/*.sql")
+	if err != nil {
+		return fmt.Errorf("migrate: %w", err)
+	}
+	sort.Strings(files)
+	var version int
+	if err := db.w.QueryRowContext(ctx, "PRAGMA user_version").Scan(&version); err != nil {
+		return fmt.Errorf("migrate %s: read user_version: %w", db.path, mapErr(err))
+	}
+	if version > len(files) {
+		return fmt.Errorf("migrate %s: index schema version %d is newer than this cloudfs (%d)", db.path, version, len(files))
+	}
+	for i := version; i < len(files); i++ {
+		name := files[i]
+		want, err := strconv.Atoi(strings.SplitN(strings.TrimPrefix(name, "schema/"), "_", 2)[0])
+		if err != nil || want != i+1 {
+			return fmt.Errorf("migrate: schema file %s out of sequence", name)
+		}
+		text, err := schemaFS.ReadFile(name)
+		if err != nil {
+			return fmt.Errorf("migrate: %w", err)
+		}
+		err = db.writeLocked(ctx, true, func(tx querier) error {
+			// A script of many statements: not through the statement cache.
+			if _, err := db.w.ExecContext(ctx, string(text)); err != nil {
+				return fmt.Errorf("apply %s: %w", name, err)
+			}
+			if i == 0 {
+				if err := initRoot(tx, opts, db.nowNS()); err != nil {
+					return err
+				}
+			}
+			_, err := tx.Exec(fmt.Sprintf("PRAGMA user_version = %d", i+1))
+			return err
+		})
+		if err != nil {
+			return fmt.Errorf("migrate %s: %w", db.path, err)
+		}
+		db.log.Info("index schema migrated", zap.String("path", db.path), zap.Int("version", i+1))
+	}
+	return nil
+}
+
+func initRoot(tx querier, opts Options, now int64) error {
+	_, err := tx.Exec(`INSERT INTO inodes(ino, mode, uid, gid, nlink, atime_ns, mtime_ns, ctime_ns, btime_ns)
+		VALUES(?, ?, ?, ?, 2, ?, ?, ?, ?)`,
+		RootIno, sIFDIR|(opts.RootMode&0o7777), opts.RootUID, opts.RootGID, now, now, now, now)
+	if err != nil {
+		return fmt.Errorf("create root: %w", err)
+	}
+	return nil
+}

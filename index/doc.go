@@ -1,0 +1,51 @@
+// Package index is cloudfs's local metadata database: one SQLite file
+// (index.db, WAL mode) per mount that holds the whole namespace, where every
+// file's bytes are, and what still has to reach the remote store.
+//
+// Terms:
+//
+//   - inode: one file, directory, symlink, fifo, socket or device node,
+//     identified by a stable inode number (Ino) that is never reused
+//     (AUTOINCREMENT), so the numbers handed to the kernel stay valid across
+//     remounts. The root directory is RootIno. An inode whose link count
+//     dropped to zero (an orphan) stays until the file system calls Forget,
+//     because open file descriptors may still use it; Open purges orphans
+//     left by a crash.
+//   - entry (dentry): a name in a directory pointing at an inode. Each entry
+//     carries a cookie, a number unique within its directory that only grows,
+//     so a directory listing resumed from a cookie neither repeats nor skips
+//     entries that were not changed meanwhile (stable readdir offsets).
+//   - extent: a range of a regular file whose bytes are a slice of a chunk
+//     (chunk id, offset in the chunk, length). A file's extents do not
+//     overlap; a byte below the file size covered by neither an extent nor a
+//     staged range is a hole and reads as zero.
+//   - staging: local bytes written to a file and not yet uploaded. They live
+//     in a sparse staging file (in the cache directory, named by the staging
+//     row) at the same offsets as in the file; the staged ranges say which
+//     bytes of it are valid. Staged ranges shadow extents.
+//   - dirty: an inode whose local state differs from the last remote commit
+//     (data, attributes, or a directory's entries). Mutations put the inode
+//     on the durable dirty queue in the same transaction; the uploader takes
+//     it off once its change is committed remotely.
+//   - data version: a per-inode counter bumped by every change of a file's
+//     content, so an uploader can tell whether a file changed while it was
+//     being uploaded (ReplaceContent).
+//   - base commit, tree id: the remote commit this index was last synced
+//     with (meta key "base_commit"), and for each directory the id of the
+//     remote tree object it was loaded from. A directory whose entries have
+//     not been fetched yet is "not loaded" (lazy mount of a remote tree).
+//
+// Durability: the database runs in WAL mode with synchronous=NORMAL, so a
+// commit survives a crash of the daemon but may be lost with power: ordinary
+// namespace operations behave like ext4's metadata journal (durable at the
+// next fsync). Operations that promise durability (close and fsync of a
+// file, fsyncdir, Sync) commit with synchronous=FULL, which fsyncs the WAL
+// before returning; since the WAL is one sequential file, that fsync also
+// makes every earlier NORMAL commit durable.
+//
+// Concurrency: all writes go through one connection under one mutex (SQLite
+// has a single writer anyway; queueing in Go avoids SQLITE_BUSY); reads use
+// a pool of read-only connections that see the last committed state. Every
+// method is one transaction. Errors are wrapped with the operation; the
+// sentinels (ErrNotFound, ErrExist, ...) are checked with errors.Is.
+package index

@@ -1,0 +1,633 @@
+package index
+
+import (
+	"context"
+	"database/sql"
+	"errors"
+	"fmt"
+)
+
+// MaxNameLen is the longest entry name in bytes (as ext4).
+const MaxNameLen = 255
+
+// MaxLink is the most hard links an inode may have (EMLINK beyond).
+const MaxLink = 65000
+
+// FirstCookie is the smallest entry cookie; 1 and 2 are left for the "."
+// and ".." entries a file system lists first.
+const FirstCookie = 3
+
+// NewNode describes an inode to create.
+type NewNode struct {
+	Mode     uint32 // file type and permission bits
+	UID, GID uint32
+	Rdev     uint32
+	Target   string // symlink target
+}
+
+// Removed describes the inode an Unlink, Rmdir or replacing Rename took a
+// link from. With Nlink 0 the inode is an orphan: the caller calls Forget
+// once no open file uses it. Ino 0 means nothing was removed.
+type Removed struct {
+	Ino   uint64
+	Nlink uint32
+}
+
+// RenameFlags are the flags of renameat2(2).
+type RenameFlags uint32
+
+// Rename flags.
+const (
+	RenameNoReplace RenameFlags = 1 << 0
+	RenameExchange  RenameFlags = 1 << 1
+	RenameWhiteout  RenameFlags = 1 << 2
+)
+
+// DirEntry is one entry of a directory listing with its inode's attributes.
+type DirEntry struct {
+	Name   string
+	Cookie uint64
+	Attr   Attr
+}
+
+func checkName(name string) error {
+	if name == "" || name == "." || name == ".." || len(name) > MaxNameLen {
+		return ErrInvalid
+	}
+	return nil
+}
+
+// dirTx returns the attributes of the directory ino, checking that it is a
+// live, loaded directory.
+func dirTx(tx querier, ino uint64) (Attr, error) {
+	var loaded bool
+	a, err := scanAttr(tx.QueryRow(`SELECT `+attrCols+`, i.loaded FROM inodes i WHERE i.ino = ?`, ino), &loaded)
+	switch {
+	case errors.Is(err, sql.ErrNoRows):
+		return a, ErrNotFound
+	case err != nil:
+		return a, err
+	case !a.IsDir():
+		return a, ErrNotDir
+	case a.Nlink == 0:
+		return a, ErrNotFound // removed directory
+	case !loaded:
+		return a, &NotLoadedError{Dir: ino}
+	}
+	return a, nil
+}
+
+func lookupTx(tx querier, parent uint64, name string) (Attr, uint64, error) {
+	var cookie uint64
+	a, err := scanAttr(tx.QueryRow(`SELECT `+attrCols+`, d.cookie FROM dentries d JOIN inodes i ON i.ino = d.ino
+		WHERE d.parent = ? AND d.name = ?`, parent, name), &cookie)
+	if errors.Is(err, sql.ErrNoRows) {
+		return a, 0, ErrNotFound
+	}
+	return a, cookie, err
+}
+
+// Lookup returns the attributes of the inode named name in directory parent.
+func (db *DB) Lookup(ctx context.Context, parent uint64, name string) (Attr, error) {
+	var a Attr
+	err := db.read(ctx, func(tx querier) error {
+		var err error
+		a, _, err = lookupTx(tx, parent, name)
+		if errors.Is(err, ErrNotFound) {
+			if _, derr := dirTx(tx, parent); derr != nil {
+				return derr
+			}
+		}
+		return err
+	})
+	if err != nil {
+		return a, fmt.Errorf("lookup %d/%q: %w", parent, name, err)
+	}
+	return a, nil
+}
+
+func nextCookieTx(tx querier, parent uint64) (uint64, error) {
+	var c uint64
+	err := tx.QueryRow(`SELECT COALESCE(MAX(cookie), ?) + 1 FROM dentries WHERE parent = ?`, FirstCookie-1, parent).Scan(&c)
+	return c, err
+}
+
+func addEntryTx(tx querier, parent uint64, name string, ino uint64) error {
+	c, err := nextCookieTx(tx, parent)
+	if err != nil {
+		return err
+	}
+	_, err = tx.Exec(`INSERT INTO dentries(parent, name, ino, cookie) VALUES(?, ?, ?, ?)`, parent, name, ino, c)
+	return err
+}
+
+// Create makes a new inode described by n and links it as name in parent:
+// mkdir, mknod, symlink and creat in one. It fails with ErrExist when the
+// name is taken. As in ext4, a parent with the setgid bit gives the new
+// inode its group, and a new directory the setgid bit too.
+func (db *DB) Create(ctx context.Context, parent uint64, name string, n NewNode) (Attr, error) {
+	var a Attr
+	err := db.write(ctx, false, func(tx querier) error {
+		if err := checkName(name); err != nil {
+			return err
+		}
+		p, err := dirTx(tx, parent)
+		if err != nil {
+			return err
+		}
+		if _, _, err := lookupTx(tx, parent, name); err == nil {
+			return ErrExist
+		} else if !errors.Is(err, ErrNotFound) {
+			return err
+		}
+		if p.Mode&sISGID != 0 {
+			n.GID = p.GID
+			if n.Mode&sIFMT == sIFDIR {
+				n.Mode |= sISGID
+			}
+		}
+		now := db.nowNS()
+		nlink, size := 1, int64(0)
+		isDir := n.Mode&sIFMT == sIFDIR
+		if isDir {
+			nlink = 2
+		}
+		var target any
+		if n.Mode&sIFMT == sIFLNK {
+			target, size = []byte(n.Target), int64(len(n.Target))
+		}
+		res, err := tx.Exec(`INSERT INTO inodes(mode, uid, gid, size, nlink, rdev, atime_ns, mtime_ns, ctime_ns, btime_ns, target)
+			VALUES(?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`, n.Mode, n.UID, n.GID, size, nlink, n.Rdev, now, now, now, now, target)
+		if err != nil {
+			return err
+		}
+		id, err := res.LastInsertId()
+		if err != nil {
+			return err
+		}
+		if err := addEntryTx(tx, parent, name, uint64(id)); err != nil {
+			return err
+		}
+		if isDir {
+			if _, err := tx.Exec(`UPDATE inodes SET nlink = nlink + 1 WHERE ino = ?`, parent); err != nil {
+				return err
+			}
+		}
+		if err := touchTx(tx, parent, now); err != nil {
+			return err
+		}
+		a = Attr{Ino: uint64(id), Gen: 1, Mode: n.Mode, Nlink: uint32(nlink), UID: n.UID, GID: n.GID, Rdev: n.Rdev,
+			Size: size, Atime: now, Mtime: now, Ctime: now, Btime: now, Target: n.Target}
+		return db.markDirtyTx(tx, parent, DirtyEntries)
+	})
+	if err != nil {
+		return a, fmt.Errorf("create %d/%q: %w", parent, name, err)
+	}
+	return a, nil
+}
+
+// CreateUnlinked makes a new inode described by n that no directory names
+// (O_TMPFILE): an orphan from the start, which Link can give a name. The
+// parent only has to be a live directory.
+func (db *DB) CreateUnlinked(ctx context.Context, parent uint64, n NewNode) (Attr, error) {
+	var a Attr
+	err := db.write(ctx, false, func(tx querier) error {
+		p, err := dirTx(tx, parent)
+		if err != nil {
+			return err
+		}
+		if p.Mode&sISGID != 0 {
+			n.GID = p.GID
+		}
+		now := db.nowNS()
+		res, err := tx.Exec(`INSERT INTO inodes(mode, uid, gid, nlink, rdev, atime_ns, mtime_ns, ctime_ns, btime_ns)
+			VALUES(?, ?, ?, 0, ?, ?, ?, ?, ?)`, n.Mode, n.UID, n.GID, n.Rdev, now, now, now, now)
+		if err != nil {
+			return err
+		}
+		id, err := res.LastInsertId()
+		if err != nil {
+			return err
+		}
+		a, err = getAttrTx(tx, uint64(id))
+		return err
+	})
+	if err != nil {
+		return a, fmt.Errorf("create unlinked in %d: %w", parent, err)
+	}
+	return a, nil
+}
+
+// Link adds the name newName in directory parent for the existing inode ino
+// (a hard link) and returns its new attributes.
+func (db *DB) Link(ctx context.Context, ino, parent uint64, name string) (Attr, error) {
+	var a Attr
+	err := db.write(ctx, false, func(tx querier) error {
+		if err := checkName(name); err != nil {
+			return err
+		}
+		if _, err := dirTx(tx, parent); err != nil {
+			return err
+		}
+		var err error
+		if a, err = getAttrTx(tx, ino); err != nil {
+			return err
+		}
+		// An inode without links is linked only when the kernel allows it
+		// (an O_TMPFILE file made linkable); it checks that.
+		switch {
+		case a.IsDir():
+			return ErrIsDir
+		case a.Nlink >= MaxLink:
+			return ErrTooManyLink
+		}
+		if _, _, err := lookupTx(tx, parent, name); err == nil {
+			return ErrExist
+		} else if !errors.Is(err, ErrNotFound) {
+			return err
+		}
+		if err := addEntryTx(tx, parent, name, ino); err != nil {
+			return err
+		}
+		now := db.nowNS()
+		if _, err := tx.Exec(`UPDATE inodes SET nlink = nlink + 1, ctime_ns = ? WHERE ino = ?`, now, ino); err != nil {
+			return err
+		}
+		if err := touchTx(tx, parent, now); err != nil {
+			return err
+		}
+		if err := db.markDirtyTx(tx, parent, DirtyEntries); err != nil {
+			return err
+		}
+		a, err = getAttrTx(tx, ino)
+		return err
+	})
+	if err != nil {
+		return a, fmt.Errorf("link %d to %d/%q: %w", ino, parent, name, err)
+	}
+	return a, nil
+}
+
+// dropLinkTx removes one link of the inode a (whose entry is already gone):
+// directories go to nlink 0 and take a link from their parent.
+func dropLinkTx(tx querier, a Attr, parent uint64, now int64) (Removed, error) {
+	nlink := a.Nlink - 1
+	if a.IsDir() {
+		nlink = 0
+		if _, err := tx.Exec(`UPDATE inodes SET nlink = nlink - 1 WHERE ino = ?`, parent); err != nil {
+			return Removed{}, err
+		}
+	}
+	if _, err := tx.Exec(`UPDATE inodes SET nlink = ?, ctime_ns = ? WHERE ino = ?`, nlink, now, a.Ino); err != nil {
+		return Removed{}, err
+	}
+	return Removed{Ino: a.Ino, Nlink: nlink}, nil
+}
+
+func isEmptyDirTx(tx querier, ino uint64) error {
+	var loaded bool
+	if err := tx.QueryRow(`SELECT loaded FROM inodes WHERE ino = ?`, ino).Scan(&loaded); err != nil {
+		return err
+	}
+	if !loaded {
+		return &NotLoadedError{Dir: ino}
+	}
+	var one int
+	err := tx.QueryRow(`SELECT 1 FROM dentries WHERE parent = ? LIMIT 1`, ino).Scan(&one)
+	if errors.Is(err, sql.ErrNoRows) {
+		return nil
+	}
+	if err != nil {
+		return err
+	}
+	return ErrNotEmpty
+}
+
+func (db *DB) remove(ctx context.Context, op string, parent uint64, name string, dir bool) (Removed, error) {
+	var rm Removed
+	err := db.write(ctx, false, func(tx querier) error {
+		if _, err := dirTx(tx, parent); err != nil {
+			return err
+		}
+		a, _, err := lookupTx(tx, parent, name)
+		if err != nil {
+			return err
+		}
+		if dir && !a.IsDir() {
+			return ErrNotDir
+		}
+		if !dir && a.IsDir() {
+			return ErrIsDir
+		}
+		if dir {
+			if err := isEmptyDirTx(tx, a.Ino); err != nil {
+				return err
+			}
+		}
+		if _, err := tx.Exec(`DELETE FROM dentries WHERE parent = ? AND name = ?`, parent, name); err != nil {
+			return err
+		}
+		now := db.nowNS()
+		if rm, err = dropLinkTx(tx, a, parent, now); err != nil {
+			return err
+		}
+		if err := touchTx(tx, parent, now); err != nil {
+			return err
+		}
+		return db.markDirtyTx(tx, parent, DirtyEntries)
+	})
+	if err != nil {
+		return rm, fmt.Errorf("%s %d/%q: %w", op, parent, name, err)
+	}
+	return rm, nil
+}
+
+// Unlink removes the entry name (not a directory) from parent.
+func (db *DB) Unlink(ctx context.Context, parent uint64, name string) (Removed, error) {
+	return db.remove(ctx, "unlink", parent, name, false)
+}
+
+// Rmdir removes the empty directory name from parent.
+func (db *DB) Rmdir(ctx context.Context, parent uint64, name string) (Removed, error) {
+	return db.remove(ctx, "rmdir", parent, name, true)
+}
+
+// isAncestorTx reports whether dir a is dir b or one of b's ancestors.
+func isAncestorTx(tx querier, a, b uint64) (bool, error) {
+	var one int
+	err := tx.QueryRow(`WITH RECURSIVE up(ino) AS (
+			SELECT ?1
+			UNION SELECT d.parent FROM dentries d JOIN up ON d.ino = up.ino WHERE up.ino != ?3
+		) SELECT 1 FROM up WHERE ino = ?2 LIMIT 1`, b, a, RootIno).Scan(&one)
+	if errors.Is(err, sql.ErrNoRows) {
+		return false, nil
+	}
+	return err == nil, err
+}
+
+// Rename moves the entry oldName of oldParent to newName in newParent, with
+// the semantics of renameat2(2): RenameNoReplace fails with ErrExist when
+// the target exists, RenameExchange swaps two existing entries. A replaced
+// target loses a link and is returned.
+func (db *DB) Rename(ctx context.Context, oldParent uint64, oldName string, newParent uint64, newName string, flags RenameFlags) (Removed, error) {
+	var rm Removed
+	err := db.write(ctx, false, func(tx querier) error {
+		var err error
+		rm, err = db.renameTx(tx, oldParent, oldName, newParent, newName, flags)
+		return err
+	})
+	if err != nil {
+		return rm, fmt.Errorf("rename %d/%q to %d/%q: %w", oldParent, oldName, newParent, newName, err)
+	}
+	return rm, nil
+}
+
+func (db *DB) renameTx(tx querier, oldParent uint64, oldName string, newParent uint64, newName string, flags RenameFlags) (Removed, error) {
+	var rm Removed
+	if flags&^(RenameNoReplace|RenameExchange) != 0 || flags == RenameNoReplace|RenameExchange {
+		return rm, ErrInvalid
+	}
+	if err := checkName(newName); err != nil {
+		return rm, err
+	}
+	if _, err := dirTx(tx, oldParent); err != nil {
+		return rm, err
+	}
+	if _, err := dirTx(tx, newParent); err != nil {
+		return rm, err
+	}
+	src, _, err := lookupTx(tx, oldParent, oldName)
+	if err != nil {
+		return rm, err
+	}
+	dst, _, err := lookupTx(tx, newParent, newName)
+	dstExists := err == nil
+	if err != nil && !errors.Is(err, ErrNotFound) {
+		return rm, err
+	}
+	switch {
+	case flags&RenameNoReplace != 0 && dstExists:
+		return rm, ErrExist
+	case flags&RenameExchange != 0 && !dstExists:
+		return rm, ErrNotFound
+	}
+	if dstExists && dst.Ino == src.Ino {
+		return rm, nil // both names are links to one inode: nothing to do
+	}
+	// A directory must not move below itself.
+	if oldParent != newParent {
+		for _, d := range []Attr{src, dst} {
+			if d.Ino == 0 || !d.IsDir() || (d.Ino == dst.Ino && flags&RenameExchange == 0) {
+				continue
+			}
+			target := newParent
+			if d.Ino == dst.Ino {
+				target = oldParent
+			}
+			if below, err := isAncestorTx(tx, d.Ino, target); err != nil {
+				return rm, err
+			} else if below {
+				return rm, ErrInvalid
+			}
+		}
+	}
+	now := db.nowNS()
+	if flags&RenameExchange != 0 {
+		if _, err := tx.Exec(`UPDATE dentries SET ino = ? WHERE parent = ? AND name = ?`, dst.Ino, oldParent, oldName); err != nil {
+			return rm, err
+		}
+		if _, err := tx.Exec(`UPDATE dentries SET ino = ? WHERE parent = ? AND name = ?`, src.Ino, newParent, newName); err != nil {
+			return rm, err
+		}
+		if oldParent != newParent && src.IsDir() != dst.IsDir() {
+			delta := 1 // a directory moved from old to new parent
+			if dst.IsDir() {
+				delta = -1
+			}
+			if _, err := tx.Exec(`UPDATE inodes SET nlink = nlink - ? WHERE ino = ?`, delta, oldParent); err != nil {
+				return rm, err
+			}
+			if _, err := tx.Exec(`UPDATE inodes SET nlink = nlink + ? WHERE ino = ?`, delta, newParent); err != nil {
+				return rm, err
+			}
+		}
+		if _, err := tx.Exec(`UPDATE inodes SET ctime_ns = ? WHERE ino IN (?, ?)`, now, src.Ino, dst.Ino); err != nil {
+			return rm, err
+		}
+	} else {
+		if dstExists {
+			switch {
+			case src.IsDir() && !dst.IsDir():
+				return rm, ErrNotDir
+			case !src.IsDir() && dst.IsDir():
+				return rm, ErrIsDir
+			case dst.IsDir():
+				if err := isEmptyDirTx(tx, dst.Ino); err != nil {
+					return rm, err
+				}
+			}
+			if _, err := tx.Exec(`DELETE FROM dentries WHERE parent = ? AND name = ?`, newParent, newName); err != nil {
+				return rm, err
+			}
+			if rm, err = dropLinkTx(tx, dst, newParent, now); err != nil {
+				return rm, err
+			}
+		}
+		if _, err := tx.Exec(`DELETE FROM dentries WHERE parent = ? AND name = ?`, oldParent, oldName); err != nil {
+			return rm, err
+		}
+		if err := addEntryTx(tx, newParent, newName, src.Ino); err != nil {
+			return rm, err
+		}
+		if src.IsDir() && oldParent != newParent {
+			if _, err := tx.Exec(`UPDATE inodes SET nlink = nlink - 1 WHERE ino = ?`, oldParent); err != nil {
+				return rm, err
+			}
+			if _, err := tx.Exec(`UPDATE inodes SET nlink = nlink + 1 WHERE ino = ?`, newParent); err != nil {
+				return rm, err
+			}
+		}
+		if _, err := tx.Exec(`UPDATE inodes SET ctime_ns = ? WHERE ino = ?`, now, src.Ino); err != nil {
+			return rm, err
+		}
+	}
+	for _, p := range []uint64{oldParent, newParent} {
+		if err := touchTx(tx, p, now); err != nil {
+			return rm, err
+		}
+		if err := db.markDirtyTx(tx, p, DirtyEntries); err != nil {
+			return rm, err
+		}
+	}
+	return rm, nil
+}
+
+// ReadDir lists up to limit entries of directory dir whose cookie is
+// greater than after, in cookie order, each with its inode's attributes
+// (one query: the listing for readdirplus).
+func (db *DB) ReadDir(ctx context.Context, dir uint64, after uint64, limit int) ([]DirEntry, error) {
+	var out []DirEntry
+	err := db.read(ctx, func(tx querier) error {
+		if _, err := dirTx(tx, dir); err != nil && !errors.Is(err, ErrNotFound) {
+			return err // a removed directory lists as empty
+		}
+		rows, err := tx.Query(`SELECT `+attrCols+`, d.name, d.cookie FROM dentries d JOIN inodes i ON i.ino = d.ino
+			WHERE d.parent = ? AND d.cookie > ? ORDER BY d.cookie LIMIT ?`, dir, after, limit)
+		if err != nil {
+			return err
+		}
+		defer rows.Close()
+		for rows.Next() {
+			var e DirEntry
+			if e.Attr, err = scanAttr(rows, &e.Name, &e.Cookie); err != nil {
+				return err
+			}
+			out = append(out, e)
+		}
+		return rows.Err()
+	})
+	if err != nil {
+		return nil, fmt.Errorf("readdir %d after %d: %w", dir, after, err)
+	}
+	return out, nil
+}
+
+// Parent returns the directory holding an entry for ino and the entry's
+// name (for directories, the only one). A root or orphan has none:
+// ErrNotFound.
+func (db *DB) Parent(ctx context.Context, ino uint64) (parent uint64, name string, err error) {
+	err = db.read(ctx, func(tx querier) error {
+		return tx.QueryRow(`SELECT parent, name FROM dentries WHERE ino = ? ORDER BY parent, name LIMIT 1`, ino).Scan(&parent, &name)
+	})
+	if errors.Is(err, sql.ErrNoRows) {
+		err = ErrNotFound
+	}
+	if err != nil {
+		return 0, "", fmt.Errorf("parent of %d: %w", ino, err)
+	}
+	return parent, name, nil
+}
+
+// Forget deletes inode ino with everything that belongs to it if it has no
+// links left (an orphan no longer open). It returns the name of the staging
+// file the caller should now remove ("" if none) and whether the inode was
+// deleted. A linked inode is left alone.
+func (db *DB) Forget(ctx context.Context, ino uint64) (staging string, deleted bool, err error) {
+	err = db.write(ctx, false, func(tx querier) error {
+		var nlink uint32
+		if err := tx.QueryRow(`SELECT nlink FROM inodes WHERE ino = ?`, ino).Scan(&nlink); err != nil {
+			if errors.Is(err, sql.ErrNoRows) {
+				return nil
+			}
+			return err
+		}
+		if nlink > 0 || ino == RootIno {
+			return nil
+		}
+		var err error
+		staging, err = deleteInodeTx(tx, ino)
+		deleted = err == nil
+		return err
+	})
+	if err != nil {
+		return "", false, fmt.Errorf("forget %d: %w", ino, err)
+	}
+	return staging, deleted, nil
+}
+
+func deleteInodeTx(tx querier, ino uint64) (string, error) {
+	var staging string
+	err := tx.QueryRow(`SELECT name FROM staging WHERE ino = ?`, ino).Scan(&staging)
+	if err != nil && !errors.Is(err, sql.ErrNoRows) {
+		return "", err
+	}
+	for _, q := range []string{
+		`DELETE FROM inodes WHERE ino = ?`,
+		`DELETE FROM xattrs WHERE ino = ?`,
+		`DELETE FROM extents WHERE ino = ?`,
+		`DELETE FROM staging WHERE ino = ?`,
+		`DELETE FROM dirty WHERE ino = ?`,
+	} {
+		if _, err := tx.Exec(q, ino); err != nil {
+			return "", err
+		}
+	}
+	return staging, nil
+}
+
+// purgeOrphans deletes all orphans (at Open: no file can be open yet).
+// Their staging files are removed by the file system's own sweep of
+// staging names the index no longer knows (StagingNames).
+func (db *DB) purgeOrphans(ctx context.Context) (int, error) {
+	n := 0
+	err := db.write(ctx, false, func(tx querier) error {
+		rows, err := tx.Query(`SELECT ino FROM inodes WHERE nlink = 0`)
+		if err != nil {
+			return err
+		}
+		var inos []uint64
+		for rows.Next() {
+			var ino uint64
+			if err := rows.Scan(&ino); err != nil {
+				rows.Close()
+				return err
+			}
+			inos = append(inos, ino)
+		}
+		rows.Close()
+		if err := rows.Err(); err != nil {
+			return err
+		}
+		for _, ino := range inos {
+			if _, err := deleteInodeTx(tx, ino); err != nil {
+				return err
+			}
+		}
+		n = len(inos)
+		return nil
+	})
+	if err != nil {
+		return 0, fmt.Errorf("purge orphans: %w", err)
+	}
+	return n, nil
+}

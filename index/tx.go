@@ -1,0 +1,96 @@
+package index
+
+import (
+	"context"
+	"database/sql"
+	"fmt"
+)
+
+// querier is what transaction bodies use: a read transaction (*sql.Tx) or
+// a write transaction (*wtx).
+type querier interface {
+	Exec(query string, args ...any) (sql.Result, error)
+	Query(query string, args ...any) (*sql.Rows, error)
+	QueryRow(query string, args ...any) *sql.Row
+}
+
+// wtx is a write transaction on the pinned write connection. It runs
+// statements prepared once per connection (database/sql would prepare
+// them again in every sql.Tx, which costs more than the statement).
+// Use it only under DB.wmu.
+type wtx struct {
+	db  *DB
+	ctx context.Context
+}
+
+func (t *wtx) stmt(query string) (*sql.Stmt, error) {
+	if st := t.db.stmts[query]; st != nil {
+		return st, nil
+	}
+	st, err := t.db.w.PrepareContext(t.ctx, query)
+	if err != nil {
+		return nil, fmt.Errorf("prepare: %w", err)
+	}
+	t.db.stmts[query] = st
+	return st, nil
+}
+
+func (t *wtx) Exec(query string, args ...any) (sql.Result, error) {
+	st, err := t.stmt(query)
+	if err != nil {
+		return nil, err
+	}
+	return st.ExecContext(t.ctx, args...)
+}
+
+func (t *wtx) Query(query string, args ...any) (*sql.Rows, error) {
+	st, err := t.stmt(query)
+	if err != nil {
+		return nil, err
+	}
+	return st.QueryContext(t.ctx, args...)
+}
+
+// QueryRow returns a row whose Scan reports a prepare error as well.
+func (t *wtx) QueryRow(query string, args ...any) *sql.Row {
+	st, err := t.stmt(query)
+	if err != nil {
+		// Let the failure surface through Scan, as database/sql does.
+		return t.db.w.QueryRowContext(t.ctx, query, args...)
+	}
+	return st.QueryRowContext(t.ctx, args...)
+}
+
+// writeLocked runs fn in one write transaction (BEGIN IMMEDIATE on the
+// write connection). With durable set the commit runs with
+// synchronous=FULL: the WAL is fsynced before writeLocked returns.
+func (db *DB) writeLocked(ctx context.Context, durable bool, fn func(tx querier) error) (err error) {
+	if durable {
+		if _, err := db.w.ExecContext(ctx, "PRAGMA synchronous=FULL"); err != nil {
+			return mapErr(err)
+		}
+		defer func() {
+			if _, rerr := db.w.ExecContext(context.WithoutCancel(ctx), "PRAGMA synchronous=NORMAL"); rerr != nil && err == nil {
+				err = mapErr(rerr)
+			}
+		}()
+	}
+	if _, err := db.w.ExecContext(ctx, "BEGIN IMMEDIATE"); err != nil {
+		return mapErr(err)
+	}
+	if err := fn(&wtx{db: db, ctx: ctx}); err != nil {
+		db.rollback()
+		return mapErr(err)
+	}
+	if _, err := db.w.ExecContext(context.WithoutCancel(ctx), "COMMIT"); err != nil {
+		db.rollback()
+		return mapErr(err)
+	}
+	return nil
+}
+
+// rollback ends a failed transaction; SQLite may have rolled it back
+// already (a failed COMMIT on a full disk), which is not an error here.
+func (db *DB) rollback() {
+	db.w.ExecContext(context.Background(), "ROLLBACK")
+}

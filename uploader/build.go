@@ -1,0 +1,274 @@
+package uploader
+
+import (
+	"context"
+	"encoding/binary"
+	"errors"
+	"fmt"
+	"runtime"
+	"slices"
+	"strconv"
+	"sync"
+
+	"go.uber.org/zap"
+	"golang.org/x/sync/errgroup"
+
+	"github.com/cloudfs/cloudfs/chunkstore"
+	"github.com/cloudfs/cloudfs/index"
+	"github.com/cloudfs/cloudfs/index/tree"
+)
+
+// snapshotTries bounds how often a file that changes while it is read is
+// read again before the round takes what it read (the file stays queued).
+const snapshotTries = 3
+
+// resolveFiles finds the chunk list of every file in the snapshot: the
+// extents as they are where possible, otherwise by (re)chunking, in
+// parallel. It also collects the chunks the new entries reference.
+func (a *attempt) resolveFiles(ctx context.Context) error {
+	u := a.u
+	changed := map[uint64]bool{}
+	for _, it := range a.snap.Items {
+		changed[it.Ino] = true
+	}
+	a.check = map[chunkstore.ID]bool{}
+	var mu sync.Mutex
+	g, gctx := errgroup.WithContext(ctx)
+	g.SetLimit(max(1, min(u.opts.Concurrency, runtime.GOMAXPROCS(0))))
+	for ino, f := range a.snap.Files {
+		if refs, ok := directRefs(f); ok {
+			mu.Lock()
+			a.refs[ino] = refs
+			if changed[ino] {
+				for _, r := range refs {
+					a.check[r.ID] = true
+				}
+			}
+			mu.Unlock()
+			continue
+		}
+		g.Go(func() error {
+			refs, ids, cur, err := u.chunkFile(gctx, f)
+			mu.Lock()
+			defer mu.Unlock()
+			if err != nil {
+				if !permanentFileError(err) {
+					return err
+				}
+				a.failed[ino] = err
+				return nil
+			}
+			a.refs[ino] = refs
+			a.newIDs = append(a.newIDs, ids...)
+			a.res.Chunked++
+			exts := make([]index.Extent, len(refs))
+			for i, r := range refs {
+				exts[i] = index.Extent{Off: r.Offset, Len: r.Length, Chunk: r.ID}
+				a.check[r.ID] = true
+			}
+			a.content = append(a.content, index.FileContent{Ino: ino, Version: cur.Version, Extents: exts})
+			return nil
+		})
+	}
+	return g.Wait()
+}
+
+// permanentFileError reports whether err, from reading one file, fails that
+// file alone rather than the round: its staged bytes vanished, or a chunk
+// it names is missing or corrupt everywhere.
+func permanentFileError(err error) bool {
+	return errors.Is(err, errVanished) || errors.Is(err, chunkstore.ErrNotFound) || errors.Is(err, chunkstore.ErrCorrupt)
+}
+
+// chunkFile cuts file f into chunks (re-cutting only around what changed
+// since its extents were uploaded), stores the new ones in the cache as
+// dirty, and checks the bytes read were f's version; a file that changed
+// meanwhile is read again from a new snapshot. It returns the chunk list,
+// the chunks cut, and the snapshot they belong to.
+func (u *Uploader) chunkFile(ctx context.Context, f *index.SnapFile) ([]chunkstore.Ref, []chunkstore.ID, *index.SnapFile, error) {
+	for try := 1; ; try++ {
+		r, err := openFileReader(ctx, u.opts.StagingDir, f, u.cache.Get)
+		if err != nil {
+			return nil, nil, f, err
+		}
+		old, edits := rechunkPlan(f)
+		var ids []chunkstore.ID
+		refs, st, err := chunkstore.Rechunk(r, f.Size, old, edits, u.vol.Chunker, func(c chunkstore.Chunk) error {
+			ids = append(ids, c.ID)
+			return u.cache.PutDirty(c.ID, c.Data)
+		})
+		if cerr := r.Close(); err == nil && cerr != nil {
+			err = cerr
+		}
+		if err != nil {
+			return nil, nil, f, fmt.Errorf("chunk file %d: %w", f.Ino, err)
+		}
+		u.log.Debug("chunked file", zap.Uint64("ino", f.Ino), zap.Int64("size", f.Size),
+			zap.Int("cut", st.Chunks), zap.Int64("cut_bytes", st.Bytes), zap.Int("reused", st.Reused))
+		ok, err := u.db.ContentCurrent(ctx, f.Ino, f.Version)
+		if err != nil {
+			return nil, nil, f, err
+		}
+		if ok || try == snapshotTries {
+			return refs, ids, f, nil
+		}
+		nf, err := u.db.FileSnapshot(ctx, f.Ino)
+		if errors.Is(err, index.ErrNotFound) {
+			return refs, ids, f, nil // deleted meanwhile; stays as read
+		}
+		if err != nil {
+			return nil, nil, f, err
+		}
+		f = nf
+	}
+}
+
+// built is the output of build: the root tree id, each rebuilt
+// directory's tree id, and the objects to write (manifests, and trees by
+// depth).
+type built struct {
+	root      chunkstore.ID
+	dirIDs    map[uint64]chunkstore.ID
+	manifests []tree.Object
+	levels    [][]tree.Object
+}
+
+func (a *attempt) build(ctx context.Context) (*built, error) {
+	b := &built{dirIDs: map[uint64]chunkstore.ID{}}
+	seen := map[chunkstore.ID]bool{}
+	id, err := a.buildDir(ctx, a.snap.Root, 0, b, seen)
+	if err != nil {
+		return nil, err
+	}
+	b.root = id
+	return b, nil
+}
+
+func (a *attempt) buildDir(ctx context.Context, d *index.SnapDir, depth int, b *built, seen map[chunkstore.ID]bool) (chunkstore.ID, error) {
+	td := tree.NewDir()
+	var old *tree.Tree // d's last committed tree, read only for failed files
+	for _, e := range d.Entries {
+		ent := e.Entry
+		var err error
+		switch {
+		case e.Dir != nil:
+			if ent.Subtree, err = a.buildDir(ctx, e.Dir, depth+1, b, seen); err != nil {
+				return ent.Subtree, err
+			}
+			err = td.Set(ent)
+		case ent.Type == tree.TypeFile && a.failed[e.Ino] != nil:
+			if old, err = a.oldTree(ctx, d.Ino, old); err != nil {
+				return chunkstore.ID{}, err
+			}
+			if prev := old.Find(ent.Name); prev != nil && prev.Type == tree.TypeFile {
+				err = td.Set(*prev) // keep what was committed; the file stays failed
+			}
+		case ent.Type == tree.TypeFile:
+			if e.Nlink > 1 {
+				ent.LinkID = a.linkID(e.Ino)
+			}
+			refs := a.refs[e.Ino]
+			crefs := make([]tree.ChunkRef, len(refs))
+			for i, r := range refs {
+				crefs[i] = tree.ChunkRef{ID: r.ID, Length: uint32(r.Length)}
+			}
+			err = td.SetFile(ent, crefs)
+		default:
+			if e.Nlink > 1 && ent.Type != tree.TypeDir {
+				ent.LinkID = a.linkID(e.Ino)
+			}
+			err = td.Set(ent)
+		}
+		if err != nil {
+			return chunkstore.ID{}, fmt.Errorf("directory %d: %w", d.Ino, err)
+		}
+	}
+	id, objs, err := tree.Build(td)
+	if err != nil {
+		return id, fmt.Errorf("directory %d: %w", d.Ino, err)
+	}
+	for _, o := range objs {
+		if seen[o.ID] {
+			continue
+		}
+		seen[o.ID] = true
+		if o.Kind == tree.KindManifest {
+			b.manifests = append(b.manifests, o)
+			continue
+		}
+		for len(b.levels) <= depth {
+			b.levels = append(b.levels, nil)
+		}
+		b.levels[depth] = append(b.levels[depth], o)
+	}
+	b.dirIDs[d.Ino] = id
+	return id, nil
+}
+
+// oldTree returns directory dir's last committed tree (empty if none),
+// loading it on first use.
+func (a *attempt) oldTree(ctx context.Context, dir uint64, have *tree.Tree) (*tree.Tree, error) {
+	if have != nil {
+		return have, nil
+	}
+	id, err := a.u.db.TreeID(ctx, dir)
+	if err != nil || id.IsZero() {
+		return &tree.Tree{}, err
+	}
+	return NewLoader(a.u.store).Tree(ctx, id)
+}
+
+// linkID is the hard-link hint of inode ino: the first 8 bytes of the hash
+// of the device name and the inode number (never 0).
+func (a *attempt) linkID(ino uint64) uint64 {
+	h := chunkstore.Hash([]byte(a.u.opts.Device + "/" + strconv.FormatUint(ino, 10)))
+	return max(binary.LittleEndian.Uint64(h[:8]), 1)
+}
+
+// putObjects writes the manifests, then the trees deepest first, each
+// group in parallel: a stored tree never names a missing object.
+func (a *attempt) putObjects(ctx context.Context, b *built) error {
+	groups := [][]tree.Object{b.manifests}
+	for _, l := range slices.Backward(b.levels) {
+		groups = append(groups, l)
+	}
+	for _, objs := range groups {
+		for _, o := range objs {
+			a.written = append(a.written, objectKey(o))
+		}
+		g, gctx := errgroup.WithContext(ctx)
+		g.SetLimit(a.u.opts.Concurrency)
+		for _, o := range objs {
+			g.Go(func() error { return putObject(gctx, a.u.store, o) })
+		}
+		if err := g.Wait(); err != nil {
+			return err
+		}
+		a.res.Objects += len(objs)
+	}
+	return nil
+}
+
+// errMissingChunk is returned (wrapped) when a chunk a new entry names is
+// not in the store.
+var errMissingChunk = errors.New("chunk missing from the store")
+
+// checkChunks checks with Stat, in parallel, that the store holds every
+// chunk the new entries reference.
+func (a *attempt) checkChunks(ctx context.Context) error {
+	g, gctx := errgroup.WithContext(ctx)
+	g.SetLimit(a.u.opts.Concurrency)
+	for id := range a.check {
+		g.Go(func() error {
+			_, err := a.u.store.Stat(gctx, chunkstore.ChunkKey(id))
+			if errors.Is(err, chunkstore.ErrNotFound) {
+				return fmt.Errorf("check chunk %s: %w", id, errMissingChunk)
+			}
+			if err != nil {
+				return fmt.Errorf("check chunk %s: %w", id, err)
+			}
+			return nil
+		})
+	}
+	return g.Wait()
+}

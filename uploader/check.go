@@ -1,0 +1,136 @@
+package uploader
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"sync"
+
+	"golang.org/x/sync/errgroup"
+
+	"github.com/cloudfs/cloudfs/chunkstore"
+	"github.com/cloudfs/cloudfs/index/tree"
+)
+
+// ErrUnreachable is returned (wrapped, joined per problem) by
+// CheckReachable when an object reachable from head is missing or corrupt.
+var ErrUnreachable = errors.New("object reachable from head is missing or corrupt")
+
+// CheckReachable walks everything reachable from head: every commit
+// through its parents, every tree and manifest (read and verified against
+// its id), and checks with Stat that every chunk they name exists. A store
+// without head passes. It returns nil, or the problems found (each
+// wrapping ErrUnreachable), or the first store error that is not a missing
+// object. Tests run it after every commit; it reads the whole history.
+func CheckReachable(ctx context.Context, s chunkstore.Store) error {
+	head, _, ok, err := ReadHead(ctx, s)
+	if err != nil || !ok {
+		return err
+	}
+	w := &walker{store: s, load: NewLoader(s), seen: map[chunkstore.ID]bool{}, chunks: map[chunkstore.ID]bool{}}
+	commits := []chunkstore.ID{head}
+	for len(commits) > 0 {
+		id := commits[0]
+		commits = commits[1:]
+		if w.seen[id] {
+			continue
+		}
+		w.seen[id] = true
+		c, err := ReadCommit(ctx, s, id)
+		if err != nil {
+			if w.missing(err, "commit %s", id) {
+				continue
+			}
+			return err
+		}
+		commits = append(commits, c.Parents...)
+		if err := w.tree(ctx, c.Root, "commit "+id.String()+":/"); err != nil {
+			return err
+		}
+	}
+	if err := w.statChunks(ctx); err != nil {
+		return err
+	}
+	return errors.Join(w.problems...)
+}
+
+type walker struct {
+	store    chunkstore.Store
+	load     *Loader
+	seen     map[chunkstore.ID]bool // trees, manifests and commits visited
+	chunks   map[chunkstore.ID]bool
+	mu       sync.Mutex // guards problems during statChunks
+	problems []error
+}
+
+// missing records err as a problem if it is a missing or corrupt object.
+func (w *walker) missing(err error, format string, args ...any) bool {
+	if !errors.Is(err, chunkstore.ErrNotFound) && !errors.Is(err, chunkstore.ErrCorrupt) && !errors.Is(err, tree.ErrCorrupt) {
+		return false
+	}
+	w.mu.Lock()
+	w.problems = append(w.problems, fmt.Errorf("%s: %w: %w", fmt.Sprintf(format, args...), ErrUnreachable, err))
+	w.mu.Unlock()
+	return true
+}
+
+func (w *walker) tree(ctx context.Context, id chunkstore.ID, path string) error {
+	if w.seen[id] {
+		return nil
+	}
+	w.seen[id] = true
+	t, err := w.load.Tree(ctx, id)
+	if err != nil {
+		if w.missing(err, "tree %s (%s)", id, path) {
+			return nil
+		}
+		return err
+	}
+	for _, e := range t.Entries {
+		switch {
+		case e.Type == tree.TypeDir:
+			if err := w.tree(ctx, e.Subtree, path+e.Name+"/"); err != nil {
+				return err
+			}
+		case !e.Manifest.IsZero():
+			if w.seen[e.Manifest] {
+				continue
+			}
+			w.seen[e.Manifest] = true
+			m, err := w.load.Manifest(ctx, e.Manifest)
+			if err != nil {
+				if w.missing(err, "manifest %s (%s%s)", e.Manifest, path, e.Name) {
+					continue
+				}
+				return err
+			}
+			if m.Size() != e.Size {
+				w.problems = append(w.problems, fmt.Errorf("manifest %s (%s%s) holds %d bytes, entry says %d: %w",
+					e.Manifest, path, e.Name, m.Size(), e.Size, ErrUnreachable))
+			}
+			for _, c := range m.Chunks {
+				w.chunks[c.ID] = true
+			}
+		default:
+			for _, c := range e.Chunks {
+				w.chunks[c.ID] = true
+			}
+		}
+	}
+	return nil
+}
+
+func (w *walker) statChunks(ctx context.Context) error {
+	g, gctx := errgroup.WithContext(ctx)
+	g.SetLimit(DefaultConcurrency)
+	for id := range w.chunks {
+		g.Go(func() error {
+			_, err := w.store.Stat(gctx, chunkstore.ChunkKey(id))
+			if err != nil && !w.missing(err, "chunk %s", id) {
+				return err
+			}
+			return nil
+		})
+	}
+	return g.Wait()
+}

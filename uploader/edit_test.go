@@ -1,0 +1,89 @@
+package uploader
+
+import (
+	"bytes"
+	"testing"
+
+	"github.com/cloudfs/cloudfs/index"
+)
+
+// The scale is a 512 MiB file with 1 MiB changed; these tests use
+// 64 MiB (with the volume's 1 MiB average chunks the cost of an edit does
+// not depend on the file size).
+const bigSize = 64 << 20
+
+func TestInPlaceEditUploadsOnlyAroundTheEdit(t *testing.T) {
+	if testing.Short() {
+		t.Skip("64 MiB file")
+	}
+	f := newFixture(t)
+	data := randBytes(30, bigSize)
+	x := f.create(index.RootIno, "big", modeReg|0o644)
+	f.write(x, 0, data)
+	f.round()
+	_, before := chunkBytes(t, f.mem)
+
+	edit := randBytes(31, 1<<20)
+	off := int64(30<<20 + 12345)
+	f.write(x, off, edit)
+	copy(data[off:], edit)
+	r := f.round()
+	_, after := chunkBytes(t, f.mem)
+	added := after - before
+	t.Logf("in-place 1 MiB edit of a 64 MiB file: %d chunks uploaded, %d bytes added (%d present)",
+		r.Chunks.Uploaded, added, r.Chunks.Present)
+	if added > 3<<20 {
+		t.Fatalf("in-place 1 MiB edit added %d bytes, want <= 3 MiB", added)
+	}
+	if !bytes.Equal(f.read(x), data) {
+		t.Fatal("local content wrong after the upload")
+	}
+	wantFile(t, loadRemote(t, f.mem), "/big", data)
+
+	// Appending re-cuts only the tail.
+	tail := randBytes(32, 100<<10)
+	f.write(x, int64(len(data)), tail)
+	data = append(data, tail...)
+	f.round()
+	_, after2 := chunkBytes(t, f.mem)
+	t.Logf("100 KiB append: %d bytes added", after2-after)
+	if after2-after > 9<<20 {
+		t.Fatalf("append added %d bytes", after2-after)
+	}
+	if !bytes.Equal(f.read(x), data) {
+		t.Fatal("local content wrong after the append")
+	}
+}
+
+func TestResaveAsNewFileDeduplicates(t *testing.T) {
+	if testing.Short() {
+		t.Skip("64 MiB file")
+	}
+	f := newFixture(t)
+	data := randBytes(40, bigSize)
+	x := f.create(index.RootIno, "doc", modeReg|0o644)
+	f.write(x, 0, data)
+	f.round()
+	_, before := chunkBytes(t, f.mem)
+
+	// An editor writes a new temp file with 1 MiB changed, renames it over.
+	copy(data[40<<20:], randBytes(41, 1<<20))
+	tmp := f.create(index.RootIno, ".doc.swp", modeReg|0o644)
+	for off := 0; off < len(data); off += 4 << 20 {
+		f.write(tmp, int64(off), data[off:min(off+4<<20, len(data))])
+	}
+	if _, err := f.db.Rename(f.ctx, index.RootIno, ".doc.swp", index.RootIno, "doc", 0); err != nil {
+		t.Fatal(err)
+	}
+	if _, _, err := f.db.Forget(f.ctx, x); err != nil {
+		t.Fatal(err)
+	}
+	r := f.round()
+	_, after := chunkBytes(t, f.mem)
+	t.Logf("re-saved 64 MiB file with 1 MiB changed: %d chunks uploaded, %d present, %d bytes added",
+		r.Chunks.Uploaded, r.Chunks.Present, after-before)
+	if after-before > 8<<20 {
+		t.Fatalf("re-save added %d bytes, want <= 8 MiB", after-before)
+	}
+	wantFile(t, loadRemote(t, f.mem), "/doc", data)
+}

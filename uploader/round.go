@@ -1,0 +1,293 @@
+package uploader
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"math/rand/v2"
+	"time"
+
+	"go.uber.org/zap"
+
+	"github.com/cloudfs/cloudfs/chunkstore"
+	"github.com/cloudfs/cloudfs/chunkstore/cache"
+	"github.com/cloudfs/cloudfs/index"
+	"github.com/cloudfs/cloudfs/index/tree"
+)
+
+// ErrHeadMoved is returned (wrapped) by a round that found head moved by
+// another device since the base commit: the round wrote no head, its
+// entries stay queued, and the remote head is recorded (index
+// MetaRemoteHead) for the multi-device merge, which is not implemented yet.
+var ErrHeadMoved = errors.New("remote head moved; merge not yet supported")
+
+// RoundResult summarises a round.
+type RoundResult struct {
+	Items   int               // queue entries the round took
+	Commit  chunkstore.ID     // the commit made head (zero: none)
+	Chunked int               // files read and chunked
+	Chunks  cache.UploadStats // chunks uploaded vs already present
+	Objects int               // tree and manifest objects written
+	Done    int               // queue entries taken off
+	Changed int               // files changed during the upload (still queued)
+	Failed  int               // files failed on their own (still queued, with the reason)
+}
+
+// The retry-time bounds of NextDirty: urgent rounds take every entry not
+// failed permanently.
+var (
+	farFuture   = time.Unix(0, 1<<62-1)
+	allSettled  = farFuture
+	urgentDueBy = farFuture
+)
+
+// Round runs one round now and waits for it: with urgent set it ignores
+// the settle delay and retry times (SyncNow, WaitCommitted), otherwise it
+// takes settled entries that are due. Run calls it; tests and tools may
+// call it directly (rounds never overlap). A round with nothing to do
+// returns a zero RoundResult.
+func (u *Uploader) Round(ctx context.Context, urgent bool) (RoundResult, error) {
+	u.roundMu.Lock()
+	defer u.roundMu.Unlock()
+	defer u.roundFinished()
+	now := u.opts.Now()
+	settled, due := now.Add(-u.opts.SettleDelay), now
+	if urgent {
+		settled, due = allSettled, urgentDueBy
+	}
+	items, err := u.db.NextDirty(ctx, settled, due, u.opts.BatchLimit)
+	if err != nil || len(items) == 0 {
+		return RoundResult{}, err
+	}
+	a := &attempt{u: u, items: items, res: RoundResult{Items: len(items)},
+		refs: map[uint64][]chunkstore.Ref{}, failed: map[uint64]error{}}
+	u.setUploading(len(items))
+	defer u.setUploading(0)
+	if err := a.run(ctx); err != nil {
+		u.fail(ctx, a, err)
+		return a.res, err
+	}
+	u.mu.Lock()
+	u.stats.lastError = ""
+	u.mu.Unlock()
+	return a.res, nil
+}
+
+// attempt is the state of one round.
+type attempt struct {
+	u       *Uploader
+	items   []index.DirtyItem // the entries taken
+	snap    *index.Snapshot
+	res     RoundResult
+	written []string                    // keys written: orphan candidates if the round fails
+	refs    map[uint64][]chunkstore.Ref // resolved content of every file in the snapshot
+	content []index.FileContent         // files chunked this round
+	newIDs  []chunkstore.ID             // chunks cut this round
+	check   map[chunkstore.ID]bool      // chunks the new entries reference
+	failed  map[uint64]error            // files that failed on their own
+}
+
+func (a *attempt) run(ctx context.Context) error {
+	u := a.u
+	inos := make([]uint64, len(a.items))
+	for i, it := range a.items {
+		inos[i] = it.Ino
+	}
+	snap, err := u.db.Snapshot(ctx, inos)
+	if err != nil {
+		return err
+	}
+	a.snap = snap
+	if snap.Root == nil {
+		return a.finishWithoutTree(ctx)
+	}
+	parentID, parent, cond, err := a.parent(ctx)
+	if err != nil {
+		return err
+	}
+	if err := a.resolveFiles(ctx); err != nil {
+		return err
+	}
+	for _, id := range a.newIDs {
+		a.written = append(a.written, chunkstore.ChunkKey(id))
+	}
+	st, err := u.cache.Upload(ctx, a.newIDs)
+	a.res.Chunks = st
+	if err != nil {
+		return fmt.Errorf("upload chunks: %w", err)
+	}
+	b, err := a.build(ctx)
+	if err != nil {
+		return err
+	}
+	if err := a.putObjects(ctx, b); err != nil {
+		return err
+	}
+	if err := a.checkChunks(ctx); err != nil {
+		return err
+	}
+	commitID := parentID
+	if parent == nil || b.root != parent.Root {
+		if commitID, err = a.commit(ctx, b.root, parentID, parent, cond); err != nil {
+			return err
+		}
+		a.res.Commit = commitID
+	}
+	return a.apply(ctx, commitID, b.dirIDs)
+}
+
+// parent decides what the commit builds on from head: the base commit, or
+// the pending commit whose head swap succeeded unseen. Anything else is a
+// lost race (ErrHeadMoved).
+func (a *attempt) parent(ctx context.Context) (chunkstore.ID, *tree.Commit, chunkstore.Cond, error) {
+	u, snap := a.u, a.snap
+	head, etag, exists, err := ReadHead(ctx, u.store)
+	if err != nil {
+		return head, nil, chunkstore.Cond{}, err
+	}
+	switch {
+	case !exists && snap.Base.IsZero():
+		return head, nil, chunkstore.Cond{IfNoneMatch: true}, nil
+	case exists && head == snap.Base:
+	case exists && head == snap.Pending && !head.IsZero():
+		u.log.Info("head is the pending commit of an interrupted round; building on it", zap.Stringer("commit", head))
+	default:
+		if exists {
+			if err := u.db.SetMeta(ctx, index.MetaRemoteHead, head[:]); err != nil {
+				return head, nil, chunkstore.Cond{}, err
+			}
+		}
+		return head, nil, chunkstore.Cond{}, fmt.Errorf("%w: head %s (exists %t), base %s", ErrHeadMoved, head, exists, snap.Base)
+	}
+	c, err := ReadCommit(ctx, u.store, head)
+	if err != nil {
+		return head, nil, chunkstore.Cond{}, fmt.Errorf("read head commit: %w", err)
+	}
+	return head, c, chunkstore.Cond{IfMatch: etag}, nil
+}
+
+// commit writes the commit object, records it pending and swaps head.
+func (a *attempt) commit(ctx context.Context, root, parentID chunkstore.ID, parent *tree.Commit, cond chunkstore.Cond) (chunkstore.ID, error) {
+	u := a.u
+	c := &tree.Commit{Root: root, Device: u.opts.Device, TimeNs: u.opts.Now().UnixNano(), Generation: 1}
+	if parent != nil {
+		c.Parents = []chunkstore.ID{parentID}
+		c.Generation = tree.NextGeneration(parent)
+	}
+	data, id, err := tree.EncodeCommit(c)
+	if err != nil {
+		return id, err
+	}
+	a.written = append(a.written, chunkstore.CommitKey(id))
+	if err := putObject(ctx, u.store, tree.Object{Kind: tree.KindCommit, ID: id, Data: data}); err != nil {
+		return id, err
+	}
+	if err := u.db.SetMeta(ctx, index.MetaPendingCommit, id[:]); err != nil {
+		return id, err
+	}
+	if _, err := u.store.Put(ctx, chunkstore.HeadKey, []byte(id.String()), cond); err != nil {
+		if errors.Is(err, chunkstore.ErrPrecondition) {
+			return id, fmt.Errorf("%w: swap of head to %s refused: %v", ErrHeadMoved, id, err)
+		}
+		return id, fmt.Errorf("swap head to %s: %w", id, err)
+	}
+	u.log.Info("committed", zap.Stringer("commit", id), zap.Stringer("root", root),
+		zap.Uint64("generation", c.Generation), zap.Int("files", len(a.content)))
+	return id, nil
+}
+
+// apply records the commit in the index and fails the files that failed
+// on their own.
+func (a *attempt) apply(ctx context.Context, commitID chunkstore.ID, dirs map[uint64]chunkstore.ID) error {
+	u := a.u
+	items := make([]index.DirtyItem, 0, len(a.snap.Items))
+	for _, it := range a.snap.Items {
+		if a.failed[it.Ino] == nil {
+			items = append(items, it)
+		}
+	}
+	r, err := u.db.ApplyCommit(ctx, index.Applied{Commit: commitID, Dirs: dirs, Files: a.content, Items: items})
+	if err != nil {
+		return err
+	}
+	a.res.Done, a.res.Changed = r.Done, len(r.Changed)
+	for ino, ferr := range a.failed {
+		u.log.Error("file cannot be uploaded", zap.Uint64("ino", ino), zap.Error(ferr))
+		if err := u.db.FailDirty(ctx, ino, ferr, time.Time{}); err != nil && !errors.Is(err, index.ErrNotFound) {
+			return err
+		}
+	}
+	a.res.Failed = len(a.failed)
+	u.mu.Lock()
+	u.stats.lastCommit, u.stats.lastCommitTime = commitID, u.opts.Now()
+	u.stats.chunks.Uploaded += a.res.Chunks.Uploaded
+	u.stats.chunks.UploadedBytes += a.res.Chunks.UploadedBytes
+	u.stats.chunks.Present += a.res.Chunks.Present
+	u.stats.chunks.PresentBytes += a.res.Chunks.PresentBytes
+	u.mu.Unlock()
+	return nil
+}
+
+// finishWithoutTree takes entries off the queue when no directory needs
+// writing (all of removed inodes).
+func (a *attempt) finishWithoutTree(ctx context.Context) error {
+	for _, it := range a.snap.Items {
+		ok, err := a.u.db.DoneDirty(ctx, it.Ino, it.Seq)
+		if err != nil {
+			return err
+		}
+		if ok {
+			a.res.Done++
+		}
+	}
+	return nil
+}
+
+// fail records a failed round: orphan candidates, and each entry's error
+// and retry time. A round interrupted by the end of ctx (shutdown) is not
+// counted as an attempt.
+func (u *Uploader) fail(ctx context.Context, a *attempt, cause error) {
+	bg, cancel := context.WithTimeout(context.WithoutCancel(ctx), 30*time.Second)
+	defer cancel()
+	now := u.opts.Now()
+	if err := u.db.AddOrphanCandidates(bg, a.written, now); err != nil {
+		u.log.Error("record orphan candidates", zap.Int("keys", len(a.written)), zap.Error(err))
+	}
+	u.mu.Lock()
+	u.stats.lastError = cause.Error()
+	u.mu.Unlock()
+	if ctx.Err() != nil {
+		return
+	}
+	permanent := chunkstore.IsPermanent(cause) && !errors.Is(cause, ErrHeadMoved)
+	for _, it := range a.items {
+		next := time.Time{}
+		if !permanent {
+			next = now.Add(u.backoff(it.Attempts))
+		}
+		if err := u.db.FailDirty(bg, it.Ino, cause, next); err != nil && !errors.Is(err, index.ErrNotFound) {
+			u.log.Error("record upload failure", zap.Uint64("ino", it.Ino), zap.Error(err))
+		}
+	}
+}
+
+// backoff returns the delay before attempt attempts+1: MinBackoff doubled
+// per earlier attempt, capped at MaxBackoff, with jitter in [d/2, d).
+func (u *Uploader) backoff(attempts int) time.Duration {
+	d := u.opts.MinBackoff
+	for range min(attempts, 40) {
+		if d >= u.opts.MaxBackoff/2 {
+			d = u.opts.MaxBackoff
+			break
+		}
+		d *= 2
+	}
+	d = min(d, u.opts.MaxBackoff)
+	return d/2 + rand.N(d/2+1)
+}
+
+func (u *Uploader) setUploading(n int) {
+	u.mu.Lock()
+	u.stats.uploading = n
+	u.mu.Unlock()
+}

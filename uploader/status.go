@@ -1,0 +1,129 @@
+package uploader
+
+import (
+	"context"
+	"errors"
+	"path"
+	"time"
+
+	"github.com/cloudfs/cloudfs/chunkstore"
+	"github.com/cloudfs/cloudfs/index"
+)
+
+// Status is the state of uploads: the payload of `cloudfs status --json`.
+type Status struct {
+	QueuedFiles    int       `json:"queued_files"`          // inodes on the dirty queue
+	QueuedBytes    int64     `json:"queued_bytes"`          // staged bytes of queued files
+	Uploading      int       `json:"uploading"`             // entries the round in progress took (0: idle)
+	Failed         []Failure `json:"failed"`                // entries whose last attempt failed
+	LastCommit     string    `json:"last_commit,omitempty"` // commit made head by this process, hex
+	LastCommitTime time.Time `json:"last_commit_time,omitzero"`
+	BaseCommit     string    `json:"base_commit,omitempty"` // the index's base commit, hex
+	LastError      string    `json:"last_error,omitempty"`  // of the last round, if it failed
+	Rounds         int64     `json:"rounds"`                // rounds run since start
+
+	// Chunks checked by uploads since start: put because the store lacked
+	// them, or already present (deduplicated). Bytes are stored sizes.
+	ChunksUploaded int   `json:"chunks_uploaded"`
+	BytesUploaded  int64 `json:"bytes_uploaded"`
+	ChunksPresent  int   `json:"chunks_present"`
+	BytesPresent   int64 `json:"bytes_present"`
+
+	Cache CacheStatus `json:"cache"`
+}
+
+// Failure is a queue entry whose last upload attempt failed.
+type Failure struct {
+	Ino       uint64    `json:"ino"`
+	Path      string    `json:"path"` // one of its names, "" if it has none
+	Error     string    `json:"error"`
+	Attempts  int       `json:"attempts"`
+	NextTry   time.Time `json:"next_try,omitzero"` // zero: only when it changes again (permanent)
+	Permanent bool      `json:"permanent"`
+}
+
+// CacheStatus is the chunk cache's use.
+type CacheStatus struct {
+	Limit       int64 `json:"limit"`
+	Used        int64 `json:"used"`
+	Chunks      int   `json:"chunks"`
+	DirtyChunks int   `json:"dirty_chunks"`
+	DirtyBytes  int64 `json:"dirty_bytes"`
+	Pins        int   `json:"pins"`
+	Hits        int64 `json:"hits"`
+	Misses      int64 `json:"misses"`
+	Evicted     int64 `json:"evicted"`
+}
+
+// maxFailures bounds the failures Status lists.
+const maxFailures = 100
+
+// Status returns the current figures.
+func (u *Uploader) Status(ctx context.Context) (Status, error) {
+	var s Status
+	u.mu.Lock()
+	c := u.stats
+	u.mu.Unlock()
+	s.Uploading, s.LastError, s.Rounds = c.uploading, c.lastError, c.rounds
+	if !c.lastCommit.IsZero() {
+		s.LastCommit, s.LastCommitTime = c.lastCommit.String(), c.lastCommitTime
+	}
+	s.ChunksUploaded, s.BytesUploaded = c.chunks.Uploaded, c.chunks.UploadedBytes
+	s.ChunksPresent, s.BytesPresent = c.chunks.Present, c.chunks.PresentBytes
+	cu := u.cache.Usage()
+	s.Cache = CacheStatus{Limit: cu.Limit, Used: cu.Used, Chunks: cu.Chunks, DirtyChunks: cu.DirtyChunks,
+		DirtyBytes: cu.DirtyBytes, Pins: cu.Pins, Hits: cu.Hits, Misses: cu.Misses, Evicted: cu.Evicted}
+	base, err := u.db.Meta(ctx, index.MetaBaseCommit)
+	if err != nil && !errors.Is(err, index.ErrNotFound) {
+		return s, err
+	}
+	if len(base) == chunkstore.IDSize {
+		s.BaseCommit = chunkstore.ID(base).String()
+	}
+	items, err := u.db.ListDirty(ctx)
+	if err != nil {
+		return s, err
+	}
+	s.QueuedFiles = len(items)
+	if s.QueuedBytes, err = u.db.QueuedBytes(ctx); err != nil {
+		return s, err
+	}
+	s.Failed = []Failure{}
+	for _, it := range items {
+		if it.LastError == "" || len(s.Failed) == maxFailures {
+			continue
+		}
+		f := Failure{Ino: it.Ino, Error: it.LastError, Attempts: it.Attempts, Permanent: index.FailedPermanently(it)}
+		if !f.Permanent {
+			f.NextTry = it.NextTry
+		}
+		if f.Path, err = u.pathOf(ctx, it.Ino); err != nil {
+			return s, err
+		}
+		s.Failed = append(s.Failed, f)
+	}
+	return s, nil
+}
+
+// pathOf returns a path of inode ino from the root ("" if it has no name).
+func (u *Uploader) pathOf(ctx context.Context, ino uint64) (string, error) {
+	if ino == index.RootIno {
+		return "/", nil
+	}
+	var names []string
+	for ino != index.RootIno && len(names) < 4096 {
+		parent, name, err := u.db.Parent(ctx, ino)
+		if errors.Is(err, index.ErrNotFound) {
+			return "", nil
+		}
+		if err != nil {
+			return "", err
+		}
+		names = append(names, name)
+		ino = parent
+	}
+	for i, j := 0, len(names)-1; i < j; i, j = i+1, j-1 {
+		names[i], names[j] = names[j], names[i]
+	}
+	return path.Join(append([]string{"/"}, names...)...), nil
+}
