@@ -5,7 +5,9 @@ import (
 	"errors"
 	"fmt"
 	"os"
+	"os/exec"
 	"path/filepath"
+	"strings"
 	"sync"
 	"syscall"
 	"time"
@@ -15,6 +17,7 @@ import (
 	gofs "github.com/hanwen/go-fuse/v2/fs"
 	"github.com/hanwen/go-fuse/v2/fuse"
 	"go.uber.org/zap"
+	"golang.org/x/sys/unix"
 )
 
 // ChunkReader is what the file system needs of the chunk cache.
@@ -166,9 +169,30 @@ func (f *FS) Mount(dir string, mo MountOptions) (*Mount, error) {
 // Wait blocks until the mount is unmounted (fusermount -u, Unmount).
 func (m *Mount) Wait() { m.srv.Wait() }
 
-// Unmount asks the kernel to unmount; it fails while the mount is busy.
-func (m *Mount) Unmount() error {
-	if err := m.srv.Unmount(); err != nil {
+// Unmount asks the kernel to unmount; it fails while the mount is busy
+// unless lazy is set, which detaches the mount at once and lets the kernel
+// finish when its last open file closes. Wait returns after either. As
+// root it calls umount2 itself rather than forking fusermount3 from the
+// serving process.
+func (m *Mount) Unmount(lazy bool) error {
+	var err error
+	if os.Geteuid() == 0 {
+		flags := 0
+		if lazy {
+			flags = unix.MNT_DETACH
+		}
+		err = unix.Unmount(m.dir, flags)
+	} else {
+		args := []string{"-u", "-q"}
+		if lazy {
+			args = append(args, "-z")
+		}
+		var out []byte
+		if out, err = exec.Command("fusermount3", append(args, m.dir)...).CombinedOutput(); err != nil {
+			err = fmt.Errorf("%w: %s", err, strings.TrimSpace(string(out)))
+		}
+	}
+	if err != nil {
 		return fmt.Errorf("unmount %s: %w", m.dir, err)
 	}
 	return nil

@@ -21,6 +21,9 @@ import (
 //go:embed schema/*.sql
 var schemaFS embed.FS
 
+// readConns is the size of the read connection pool.
+const readConns = 6
+
 // RootIno is the inode number of the root directory.
 const RootIno uint64 = 1
 
@@ -48,9 +51,12 @@ type DB struct {
 	// unpersisted holds inodes whose staging file has bytes written that
 	// no commit records yet (MarkUnpersisted .. CommitData).
 	unpersisted map[uint64]int
-	seq         uint64 // last dirty queue sequence number handed out
-	stmts       map[string]*sql.Stmt
-	closed      bool
+	seq         uint64               // last dirty queue sequence number handed out
+	stmts       map[string]*sql.Stmt // the write connection's, under wmu
+
+	rmu    sync.Mutex
+	rstmts map[string]*sql.Stmt // the read pool's (database/sql prepares them once per connection)
+	closed bool
 }
 
 // Open opens (creating and migrating if needed) the index at path.
@@ -67,7 +73,9 @@ func Open(ctx context.Context, path string, opts Options, log *zap.Logger) (*DB,
 		q.Set("_synchronous", "NORMAL")
 		q.Set("_busy_timeout", "10000")
 		q.Set("_foreign_keys", "0")
-		q.Set("_cache_size", "-16384") // 16 MiB page cache per connection
+		// 4 MiB of page cache per connection: the OS page cache holds the
+		// file anyway, and 1 + readConns connections multiply it.
+		q.Set("_cache_size", "-4096")
 		s := "file:" + (&url.URL{Path: path}).EscapedPath() + "?" + q.Encode()
 		if extra != "" {
 			s += "&" + extra
@@ -87,7 +95,7 @@ func Open(ctx context.Context, path string, opts Options, log *zap.Logger) (*DB,
 		return nil, fmt.Errorf("open index %s: %w", path, mapErr(err))
 	}
 	db := &DB{path: path, log: log, now: opts.Now, w: w, wdb: wdb, unpersisted: map[uint64]int{},
-		stmts: map[string]*sql.Stmt{}}
+		stmts: map[string]*sql.Stmt{}, rstmts: map[string]*sql.Stmt{}}
 	if err := db.migrate(ctx, opts); err != nil {
 		w.Close()
 		wdb.Close()
@@ -99,8 +107,8 @@ func Open(ctx context.Context, path string, opts Options, log *zap.Logger) (*DB,
 		wdb.Close()
 		return nil, fmt.Errorf("open index %s: %w", path, err)
 	}
-	r.SetMaxOpenConns(8)
-	r.SetMaxIdleConns(8)
+	r.SetMaxOpenConns(readConns)
+	r.SetMaxIdleConns(readConns)
 	db.r = r
 	if err := db.w.QueryRowContext(ctx, `SELECT COALESCE(MAX(seq), 0) FROM dirty`).Scan(&db.seq); err != nil {
 		db.Close()
@@ -129,6 +137,11 @@ func (db *DB) Close() error {
 	}
 	db.closed = true
 	var errs []error
+	db.rmu.Lock()
+	for _, st := range db.rstmts {
+		errs = append(errs, st.Close())
+	}
+	db.rmu.Unlock()
 	if db.r != nil {
 		errs = append(errs, db.r.Close())
 	}
@@ -165,7 +178,7 @@ func (db *DB) read(ctx context.Context, fn func(tx querier) error) error {
 		return mapErr(err)
 	}
 	defer tx.Rollback()
-	return mapErr(fn(tx))
+	return mapErr(fn(&rtx{db: db, tx: tx, ctx: ctx}))
 }
 
 // Sync makes every earlier commit durable (fsyncdir, syncfs).

@@ -531,4 +531,3 @@ func TestMeta(t *testing.T) {
 		t.Fatal(err)
 	}
 }
-

@@ -94,3 +94,57 @@ func (db *DB) writeLocked(ctx context.Context, durable bool, fn func(tx querier)
 func (db *DB) rollback() {
 	db.w.ExecContext(context.Background(), "ROLLBACK")
 }
+
+// rtx is a read transaction whose statements are prepared once per pooled
+// read connection (a pool-level statement used in a transaction reuses the
+// connection's prepared copy).
+type rtx struct {
+	db  *DB
+	tx  *sql.Tx
+	ctx context.Context
+}
+
+func (t *rtx) stmt(query string) (*sql.Stmt, error) {
+	t.db.rmu.Lock()
+	st := t.db.rstmts[query]
+	t.db.rmu.Unlock()
+	if st == nil {
+		var err error
+		if st, err = t.db.r.PrepareContext(t.ctx, query); err != nil {
+			return nil, fmt.Errorf("prepare: %w", err)
+		}
+		t.db.rmu.Lock()
+		if old := t.db.rstmts[query]; old != nil {
+			st.Close()
+			st = old
+		} else {
+			t.db.rstmts[query] = st
+		}
+		t.db.rmu.Unlock()
+	}
+	return t.tx.StmtContext(t.ctx, st), nil
+}
+
+func (t *rtx) Exec(query string, args ...any) (sql.Result, error) {
+	st, err := t.stmt(query)
+	if err != nil {
+		return nil, err
+	}
+	return st.ExecContext(t.ctx, args...)
+}
+
+func (t *rtx) Query(query string, args ...any) (*sql.Rows, error) {
+	st, err := t.stmt(query)
+	if err != nil {
+		return nil, err
+	}
+	return st.QueryContext(t.ctx, args...)
+}
+
+func (t *rtx) QueryRow(query string, args ...any) *sql.Row {
+	st, err := t.stmt(query)
+	if err != nil {
+		return t.tx.QueryRowContext(t.ctx, query, args...)
+	}
+	return st.QueryRowContext(t.ctx, args...)
+}

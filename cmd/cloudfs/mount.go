@@ -5,7 +5,6 @@ import (
 	"errors"
 	"fmt"
 	"os"
-	"os/exec"
 	"os/signal"
 	"path/filepath"
 	"syscall"
@@ -166,7 +165,7 @@ func mountAndServe(f mountFlags, remote, mnt string, n *notifier) error {
 	log.Info("mounted", zap.String("remote", spec.url), zap.String("mountpoint", mp), zap.String("cache_dir", cacheDir))
 	n.ready()
 
-	go unmountOnSignal(sigs, m, mp, log)
+	go unmountOnSignal(sigs, m, log)
 	m.Wait()
 	log.Info("unmounted", zap.String("mountpoint", mp))
 	return nil
@@ -188,13 +187,14 @@ func claimIndex(ctx context.Context, idx *index.DB, spec remoteSpec, cacheDir st
 }
 
 // unmountOnSignal unmounts at SIGINT or SIGTERM; while the mount is busy it
-// detaches it lazily (the kernel finishes when the last file closes).
-func unmountOnSignal(sigs <-chan os.Signal, m *fs.Mount, mp string, log *zap.Logger) {
+// detaches it lazily (the kernel finishes when the last file closes, and
+// Wait returns then).
+func unmountOnSignal(sigs <-chan os.Signal, m *fs.Mount, log *zap.Logger) {
 	for sig := range sigs {
 		log.Info("unmounting", zap.Stringer("signal", sig))
 		var err error
 		for i := 0; i < 10; i++ {
-			if err = m.Unmount(); err == nil {
+			if err = m.Unmount(false); err == nil {
 				break
 			}
 			time.Sleep(100 * time.Millisecond)
@@ -203,8 +203,8 @@ func unmountOnSignal(sigs <-chan os.Signal, m *fs.Mount, mp string, log *zap.Log
 			continue
 		}
 		log.Warn("mount busy; detaching it lazily", zap.Error(err))
-		if out, err := exec.Command("fusermount3", "-u", "-z", mp).CombinedOutput(); err != nil {
-			log.Error("lazy unmount", zap.Error(err), zap.ByteString("output", out))
+		if err := m.Unmount(true); err != nil {
+			log.Error("lazy unmount", zap.Error(err))
 		}
 	}
 }

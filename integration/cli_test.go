@@ -1,0 +1,267 @@
+package integration
+
+import (
+	"bytes"
+	"errors"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"syscall"
+	"testing"
+	"time"
+
+	"github.com/cloudfs/cloudfs/integration/harness"
+	"golang.org/x/sys/unix"
+)
+
+// cloudfsCmd runs the binary with args and returns its exit code and
+// output.
+func cloudfsCmd(t *testing.T, env []string, args ...string) (int, string) {
+	t.Helper()
+	cmd := exec.Command(harness.Binary(t), args...)
+	cmd.Env = append(os.Environ(), env...)
+	out, err := cmd.CombinedOutput()
+	var ee *exec.ExitError
+	switch {
+	case err == nil:
+		return 0, string(out)
+	case errors.As(err, &ee):
+		return ee.ExitCode(), string(out)
+	}
+	t.Fatalf("run cloudfs: %v", err)
+	return 0, ""
+}
+
+// TestBadInput: each mistake gets a one-line message and a non-zero exit.
+func TestBadInput(t *testing.T) {
+	harness.RequireFUSE(t)
+	tmp := t.TempDir()
+	env := []string{"XDG_DATA_HOME=" + filepath.Join(tmp, "data")}
+	file := filepath.Join(tmp, "file")
+	if err := os.WriteFile(file, nil, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	full := filepath.Join(tmp, "full")
+	if err := os.MkdirAll(filepath.Join(full, "x"), 0o755); err != nil {
+		t.Fatal(err)
+	}
+	live := harness.StartMount(t, harness.MountOptions{})
+	roCache := filepath.Join(tmp, "rocache")
+	if err := os.Mkdir(roCache, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	if out, err := exec.Command("mount", "-t", "tmpfs", "-o", "ro,size=1m", "tmpfs", roCache).CombinedOutput(); err != nil {
+		t.Fatalf("mount read-only tmpfs: %v %s", err, out)
+	}
+	t.Cleanup(func() { exec.Command("umount", roCache).Run() })
+	empty := func() string { return t.TempDir() }
+
+	for _, tc := range []struct {
+		name string
+		args []string
+		want string
+	}{
+		{"missing mountpoint", []string{"mount", "--cache-dir", empty(), filepath.Join(tmp, "nope")}, "does not exist"},
+		{"file mountpoint", []string{"mount", "--cache-dir", empty(), file}, "not a directory"},
+		{"non-empty mountpoint", []string{"mount", "--cache-dir", empty(), full}, "not empty"},
+		{"mounted mountpoint", []string{"mount", "--cache-dir", empty(), live.Dir}, "already mounted"},
+		{"unwritable cache dir", []string{"mount", "--cache-dir", filepath.Join(roCache, "c"), empty()}, "cache dir"},
+		{"cache dir in use", []string{"mount", "--cache-dir", live.Opts.CacheDir, empty()}, "in use"},
+		{"bad option", []string{"mount", "-o", "frobnicate", empty()}, "unknown mount option"},
+		{"bad flag", []string{"mount", "--frob", empty()}, "unknown flag"},
+		{"no mountpoint", []string{"mount"}, "MOUNTPOINT"},
+		{"remote is a file", []string{"mount", "--cache-dir", empty(), file, empty()}, "not a directory"},
+		{"background error", []string{"mount", "--background", "--cache-dir", empty(), filepath.Join(tmp, "nope")}, "does not exist"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			code, out := cloudfsCmd(t, env, tc.args...)
+			lines := strings.Split(strings.TrimSpace(out), "\n")
+			last := lines[len(lines)-1]
+			if code == 0 || !strings.Contains(last, tc.want) || !strings.HasPrefix(last, "cloudfs: ") {
+				t.Errorf("exit %d, output:\n%s\nwant a non-zero exit and a last line 'cloudfs: ...%s...'", code, out, tc.want)
+			}
+		})
+	}
+	// -o nonempty mounts over a non-empty directory.
+	m := harness.StartMount(t, harness.MountOptions{MountPoint: full, Args: []string{"-o", "nonempty"}})
+	if _, err := os.Stat(m.Path("x")); !errors.Is(err, os.ErrNotExist) {
+		t.Errorf("mount over non-empty dir shows the dir below: %v", err)
+	}
+}
+
+// TestFullCacheDisk fills the cache disk: the writer gets ENOSPC, the
+// daemon keeps serving, and nothing closed before is lost.
+func TestFullCacheDisk(t *testing.T) {
+	cache := t.TempDir()
+	if out, err := exec.Command("mount", "-t", "tmpfs", "-o", "size=24m", "tmpfs", cache).CombinedOutput(); err != nil {
+		t.Fatalf("mount tmpfs: %v %s", err, out)
+	}
+	t.Cleanup(func() { exec.Command("umount", "-l", cache).Run() })
+	m := harness.StartMount(t, harness.MountOptions{CacheDir: cache})
+	keep := bytes.Repeat([]byte("keep me "), 1000)
+	if err := os.WriteFile(m.Path("kept"), keep, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	f, err := os.Create(m.Path("huge"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	chunk := bytes.Repeat([]byte{0xab}, 1<<20)
+	var werr error
+	for i := 0; i < 64 && werr == nil; i++ {
+		_, werr = f.Write(chunk)
+	}
+	cerr := f.Close()
+	if !errors.Is(werr, syscall.ENOSPC) && !errors.Is(cerr, syscall.ENOSPC) {
+		t.Fatalf("writing 64 MiB to a 24 MiB cache disk: write %v, close %v; want ENOSPC", werr, cerr)
+	}
+	if err := os.Remove(m.Path("huge")); err != nil {
+		t.Fatalf("remove after ENOSPC: %v", err)
+	}
+	time.Sleep(200 * time.Millisecond) // the kernel forgets the inode, freeing its staging file
+	if err := os.WriteFile(m.Path("after"), []byte("still serving"), 0o644); err != nil {
+		t.Fatalf("write after ENOSPC: %v", err)
+	}
+	if got, err := os.ReadFile(m.Path("kept")); err != nil || !bytes.Equal(got, keep) {
+		t.Fatalf("file closed before ENOSPC: %v", err)
+	}
+	m.Unmount()
+	m.Remount()
+	if got, err := os.ReadFile(m.Path("kept")); err != nil || !bytes.Equal(got, keep) {
+		t.Fatalf("file closed before ENOSPC after remount: %v", err)
+	}
+}
+
+// TestBackgroundAndSignals: --background returns once the mount is live;
+// SIGTERM unmounts cleanly.
+func TestBackgroundAndSignals(t *testing.T) {
+	harness.RequireFUSE(t)
+	mnt, cache := t.TempDir(), t.TempDir()
+	env := []string{"XDG_DATA_HOME=" + t.TempDir()}
+	// Registered after TempDir, so it runs first: never leave a mount
+	// behind for the directory removal to hang on.
+	t.Cleanup(func() {
+		if harness.Mounted(mnt) {
+			exec.Command("fusermount3", "-u", "-z", mnt).Run()
+		}
+	})
+	code, out := cloudfsCmd(t, env, "mount", "--background", "--cache-dir", cache, mnt)
+	if code != 0 {
+		t.Fatalf("background mount: exit %d: %s", code, out)
+	}
+	if !harness.Mounted(mnt) {
+		t.Fatal("background mount returned before the mount was live")
+	}
+	if err := os.WriteFile(filepath.Join(mnt, "f"), []byte("bg"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	if out, err := exec.Command("fusermount3", "-u", mnt).CombinedOutput(); err != nil {
+		t.Fatalf("unmount: %v %s", err, out)
+	}
+	waitFor(t, func() bool { return !cacheLocked(cache) }, "the background daemon to exit")
+
+	cmd := exec.Command(harness.Binary(t), "mount", "--cache-dir", cache, mnt)
+	cmd.Env = append(os.Environ(), env...)
+	var log bytes.Buffer
+	cmd.Stdout, cmd.Stderr = &log, &log
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	waitFor(t, func() bool { return harness.Mounted(mnt) }, "the mount")
+	if got, err := os.ReadFile(filepath.Join(mnt, "f")); err != nil || string(got) != "bg" {
+		t.Fatalf("after remount: %q %v", got, err)
+	}
+	if err := cmd.Process.Signal(syscall.SIGTERM); err != nil {
+		t.Fatal(err)
+	}
+	done := make(chan error, 1)
+	go func() { done <- cmd.Wait() }()
+	select {
+	case err := <-done:
+		if err != nil {
+			t.Fatalf("daemon exit after SIGTERM: %v\n%s", err, log.String())
+		}
+	case <-time.After(30 * time.Second):
+		cmd.Process.Kill()
+		select {
+		case <-done:
+		case <-time.After(5 * time.Second):
+		}
+		t.Fatalf("daemon did not exit after SIGTERM\n%s", log.String())
+	}
+	if harness.Mounted(mnt) {
+		t.Fatal("still mounted after SIGTERM")
+	}
+
+	// A busy mount is detached at SIGTERM; the daemon serves the open
+	// file until it is closed, then exits.
+	cmd = exec.Command(harness.Binary(t), "mount", "--cache-dir", cache, mnt)
+	cmd.Env = append(os.Environ(), env...)
+	log.Reset()
+	cmd.Stdout, cmd.Stderr = &log, &log
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	waitFor(t, func() bool { return harness.Mounted(mnt) }, "the mount")
+	busy, err := os.OpenFile(filepath.Join(mnt, "f"), os.O_RDWR|os.O_APPEND, 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := cmd.Process.Signal(syscall.SIGTERM); err != nil {
+		t.Fatal(err)
+	}
+	done = make(chan error, 1)
+	go func() { done <- cmd.Wait() }()
+	waitFor(t, func() bool { return !harness.Mounted(mnt) }, "the busy mount to be detached")
+	if _, err := busy.WriteString("+late"); err != nil {
+		t.Errorf("write to a file open across the detach: %v", err)
+	}
+	if err := busy.Close(); err != nil {
+		t.Errorf("close after detach: %v", err)
+	}
+	select {
+	case err := <-done:
+		if err != nil {
+			t.Fatalf("daemon exit after detach: %v\n%s", err, log.String())
+		}
+	case <-time.After(30 * time.Second):
+		cmd.Process.Kill()
+		t.Fatalf("daemon did not exit after the last file closed\n%s", log.String())
+	}
+	code, out = cloudfsCmd(t, env, "mount", "--background", "--cache-dir", cache, mnt)
+	if code != 0 {
+		t.Fatalf("remount: %d %s", code, out)
+	}
+	t.Cleanup(func() {
+		exec.Command("fusermount3", "-u", mnt).Run()
+		waitFor(t, func() bool { return !cacheLocked(cache) }, "the background daemon to exit")
+	})
+	if got, err := os.ReadFile(filepath.Join(mnt, "f")); err != nil || string(got) != "bg+late" {
+		t.Errorf("after detach and remount: %q %v", got, err)
+	}
+}
+
+func cacheLocked(dir string) bool {
+	f, err := os.Open(filepath.Join(dir, "lock"))
+	if err != nil {
+		return false
+	}
+	defer f.Close()
+	if err := unix.Flock(int(f.Fd()), unix.LOCK_EX|unix.LOCK_NB); err != nil {
+		return true
+	}
+	unix.Flock(int(f.Fd()), unix.LOCK_UN)
+	return false
+}
+
+func waitFor(t *testing.T, cond func() bool, what string) {
+	t.Helper()
+	deadline := time.Now().Add(30 * time.Second)
+	for !cond() {
+		if time.Now().After(deadline) {
+			t.Fatalf("timed out waiting for %s", what)
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+}
