@@ -17,6 +17,7 @@ type handle struct {
 	n          *node
 	fd         *fileData
 	appendMode bool
+	writable   bool // opened for writing: close waits for Config.Committer
 
 	mu         sync.Mutex // guards the readahead state
 	nextOff    int64      // where a sequential reader reads next
@@ -61,7 +62,8 @@ func (n *node) open(ctx context.Context, flags uint32) (*handle, bool, error) {
 	keep := n.cacheMtime == mtime && n.cacheSize == size
 	n.cacheMtime, n.cacheSize = mtime, size
 	f.mu.Unlock()
-	return &handle{n: n, fd: fd, appendMode: flags&syscall.O_APPEND != 0}, keep, nil
+	return &handle{n: n, fd: fd, appendMode: flags&syscall.O_APPEND != 0,
+		writable: flags&syscall.O_ACCMODE != syscall.O_RDONLY}, keep, nil
 }
 
 var _ = (gofs.FileReader)((*handle)(nil))
@@ -126,17 +128,25 @@ var _ = (gofs.FileFlusher)((*handle)(nil))
 // and metadata durable and queues it for upload.
 func (h *handle) Flush(ctx context.Context) syscall.Errno {
 	h.fd.mu.Lock()
-	defer h.fd.mu.Unlock()
-	return h.n.fsys.toErrno("flush", h.fd.commitLocked(ctx, true))
+	err := h.fd.commitLocked(ctx, true)
+	h.fd.mu.Unlock()
+	if err != nil {
+		return h.n.fsys.toErrno("flush", err)
+	}
+	return h.waitCommitted(ctx)
 }
 
 var _ = (gofs.FileFsyncer)((*handle)(nil))
 
 func (h *handle) Fsync(ctx context.Context, flags uint32) syscall.Errno {
 	h.fd.mu.Lock()
-	defer h.fd.mu.Unlock()
 	h.fd.needSync = true // fsync promises durability of earlier commits too
-	return h.n.fsys.toErrno("fsync", h.fd.commitLocked(ctx, true))
+	err := h.fd.commitLocked(ctx, true)
+	h.fd.mu.Unlock()
+	if err != nil {
+		return h.n.fsys.toErrno("fsync", err)
+	}
+	return h.waitCommitted(ctx)
 }
 
 var _ = (gofs.FileReleaser)((*handle)(nil))

@@ -45,6 +45,10 @@ type Config struct {
 	// Loader loads directories of a lazily mounted remote tree; nil when
 	// every directory is in the index.
 	Loader DirLoader
+	// Committer, when set, makes close(2) and fsync(2) of a file opened
+	// for writing return only once the file is committed remotely
+	// (--writeback=false); nil means they return after the local commit.
+	Committer Committer
 	// Reserve is the free space on the cache disk that staged writes leave
 	// for the index and the chunk cache; 0 means 5% of the disk, at least
 	// 1 MiB and at most 64 MiB.

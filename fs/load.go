@@ -30,7 +30,9 @@ func (f *FS) withLoad(ctx context.Context, op func() error) error {
 		if err == nil || f.cfg.Loader == nil || i == maxLoads || !errors.As(err, &nl) {
 			return err
 		}
-		if lerr := f.cfg.Loader.LoadDir(ctx, nl.Dir); lerr != nil {
+		// bg: a FUSE interrupt must not abort a load half-way (the
+		// loader's store calls are bounded by their own retry limits).
+		if lerr := f.cfg.Loader.LoadDir(bg(ctx), nl.Dir); lerr != nil {
 			return fmt.Errorf("load directory %d: %w", nl.Dir, lerr)
 		}
 	}

@@ -53,6 +53,18 @@ type DB struct {
 	unpersisted map[uint64]int
 	seq         uint64               // last dirty queue sequence number handed out
 	stmts       map[string]*sql.Stmt // the write connection's, under wmu
+	// unsynced is set by a commit made with synchronous=NORMAL and
+	// cleared by one made with synchronous=FULL (which fsyncs the whole
+	// WAL, so every earlier commit with it): Sync has nothing to do
+	// while it is false.
+	unsynced bool
+
+	// xattrs knows which inodes may have extended attributes, so that
+	// the getxattr and listxattr calls ls -l and every write(2) make
+	// (security.capability) are answered without a query for the many
+	// inodes that have none. It has its own lock (readers never take
+	// wmu); writers update it under wmu.
+	xattrs xattrSet
 
 	rmu    sync.Mutex
 	rstmts map[string]*sql.Stmt // the read pool's (database/sql prepares them once per connection)
@@ -114,6 +126,10 @@ func Open(ctx context.Context, path string, opts Options, log *zap.Logger) (*DB,
 		db.Close()
 		return nil, fmt.Errorf("open index %s: %w", path, mapErr(err))
 	}
+	if err := db.loadXattrSet(ctx); err != nil {
+		db.Close()
+		return nil, err
+	}
 	n, err := db.purgeOrphans(ctx)
 	if err != nil {
 		db.Close()
@@ -171,6 +187,13 @@ func (db *DB) write(ctx context.Context, durable bool, fn func(tx querier) error
 	return db.writeLocked(ctx, durable, fn)
 }
 
+// read1 runs fn, which must run a single statement (atomic by itself),
+// on the read pool without a transaction: a BEGIN and a ROLLBACK cost
+// more than a point query.
+func (db *DB) read1(ctx context.Context, fn func(tx querier) error) error {
+	return mapErr(fn(&rtx{db: db, ctx: ctx}))
+}
+
 // read runs fn in one read transaction (a consistent snapshot).
 func (db *DB) read(ctx context.Context, fn func(tx querier) error) error {
 	tx, err := db.r.BeginTx(ctx, &sql.TxOptions{ReadOnly: true})
@@ -181,9 +204,15 @@ func (db *DB) read(ctx context.Context, fn func(tx querier) error) error {
 	return mapErr(fn(&rtx{db: db, tx: tx, ctx: ctx}))
 }
 
-// Sync makes every earlier commit durable (fsyncdir, syncfs).
+// Sync makes every earlier commit durable (fsync, fsyncdir). It costs
+// nothing when no commit since the last durable one is pending.
 func (db *DB) Sync(ctx context.Context) error {
-	err := db.write(ctx, true, func(tx querier) error {
+	db.wmu.Lock()
+	defer db.wmu.Unlock()
+	if !db.unsynced {
+		return nil
+	}
+	err := db.writeLocked(ctx, true, func(tx querier) error {
 		_, err := tx.Exec(`INSERT INTO meta(key, value) VALUES('sync_seq', 1)
 			ON CONFLICT(key) DO UPDATE SET value = value + 1`)
 		return err

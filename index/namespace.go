@@ -412,6 +412,9 @@ func (db *DB) Forget(ctx context.Context, ino uint64) (staging string, deleted b
 	if err != nil {
 		return "", false, fmt.Errorf("forget %d: %w", ino, err)
 	}
+	if deleted {
+		db.xattrs.remove(ino) // inode numbers are never reused
+	}
 	return staging, deleted, nil
 }
 

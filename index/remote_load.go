@@ -222,7 +222,7 @@ func (db *DB) EnsureLoaded(ctx context.Context, dir uint64, load RemoteLoader) e
 				moved = true // a sync replaced the tree meanwhile: fetch again
 				return nil
 			}
-			return insertTreeTx(tx, dir, t, mans)
+			return insertTreeTx(tx, dir, t, mans, &db.xattrs)
 		})
 		if err != nil {
 			return fmt.Errorf("load dir %d from tree %s: %w", dir, id, err)
@@ -286,8 +286,8 @@ const (
 )
 
 // insertTreeTx inserts t's entries as the entries of the not-loaded
-// directory dir and marks it loaded.
-func insertTreeTx(tx querier, dir uint64, t *tree.Tree, mans map[chunkstore.ID]*tree.Manifest) error {
+// directory dir and marks it loaded; inodes given xattrs go into xattrs.
+func insertTreeTx(tx querier, dir uint64, t *tree.Tree, mans map[chunkstore.ID]*tree.Manifest, xattrs *xattrSet) error {
 	var one int
 	if err := tx.QueryRow(`SELECT 1 FROM dentries WHERE parent = ? LIMIT 1`, dir).Scan(&one); err == nil {
 		return fmt.Errorf("not-loaded directory has entries: %w", ErrInvalid)
@@ -307,6 +307,9 @@ func insertTreeTx(tx querier, dir uint64, t *tree.Tree, mans map[chunkstore.ID]*
 		}
 		if _, err := tx.Exec(qLoadDentry, dir, e.Name, ino, FirstCookie+i); err != nil {
 			return fmt.Errorf("entry %q: %w", e.Name, err)
+		}
+		if len(e.Xattrs) > 0 {
+			xattrs.add(ino) // before the commit, as SetXattr
 		}
 		for _, x := range e.Xattrs {
 			if _, err := tx.Exec(qLoadXattr, ino, x.Name, x.Value); err != nil {

@@ -86,6 +86,7 @@ func (db *DB) writeLocked(ctx context.Context, durable bool, fn func(tx querier)
 		db.rollback()
 		return mapErr(err)
 	}
+	db.unsynced = !durable
 	return nil
 }
 
@@ -97,7 +98,8 @@ func (db *DB) rollback() {
 
 // rtx is a read transaction whose statements are prepared once per pooled
 // read connection (a pool-level statement used in a transaction reuses the
-// connection's prepared copy).
+// connection's prepared copy). With a nil tx (DB.read1) the statements run
+// on the pool directly, each on whichever connection is free.
 type rtx struct {
 	db  *DB
 	tx  *sql.Tx
@@ -122,6 +124,9 @@ func (t *rtx) stmt(query string) (*sql.Stmt, error) {
 		}
 		t.db.rmu.Unlock()
 	}
+	if t.tx == nil {
+		return st, nil
+	}
 	return t.tx.StmtContext(t.ctx, st), nil
 }
 
@@ -144,6 +149,9 @@ func (t *rtx) Query(query string, args ...any) (*sql.Rows, error) {
 func (t *rtx) QueryRow(query string, args ...any) *sql.Row {
 	st, err := t.stmt(query)
 	if err != nil {
+		if t.tx == nil {
+			return t.db.r.QueryRowContext(t.ctx, query, args...)
+		}
 		return t.tx.QueryRowContext(t.ctx, query, args...)
 	}
 	return st.QueryRowContext(t.ctx, args...)

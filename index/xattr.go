@@ -66,7 +66,10 @@ func (db *DB) ListXattr(ctx context.Context, ino uint64) ([]string, error) {
 // SetXattr sets extended attribute name of inode ino to value, honouring
 // XattrCreate and XattrReplace, and updates the inode's ctime.
 func (db *DB) SetXattr(ctx context.Context, ino uint64, name string, value []byte, flags XattrFlags) error {
-	err := db.write(ctx, false, func(tx querier) error {
+	db.wmu.Lock()
+	defer db.wmu.Unlock()
+	db.xattrs.add(ino) // before the commit: the set may only err on the side of "may have"
+	err := db.writeLocked(ctx, false, func(tx querier) error {
 		if _, err := getAttrTx(tx, ino); err != nil {
 			return err
 		}
@@ -102,7 +105,10 @@ func (db *DB) SetXattr(ctx context.Context, ino uint64, name string, value []byt
 // RemoveXattr deletes extended attribute name of inode ino, or fails with
 // ErrNoData.
 func (db *DB) RemoveXattr(ctx context.Context, ino uint64, name string) error {
-	err := db.write(ctx, false, func(tx querier) error {
+	db.wmu.Lock()
+	defer db.wmu.Unlock()
+	none := false // the inode has no xattrs left
+	err := db.writeLocked(ctx, false, func(tx querier) error {
 		res, err := tx.Exec(`DELETE FROM xattrs WHERE ino = ? AND name = ?`, ino, name)
 		if err != nil {
 			return err
@@ -118,10 +124,16 @@ func (db *DB) RemoveXattr(ctx context.Context, ino uint64, name string) error {
 		if _, err := tx.Exec(`UPDATE inodes SET ctime_ns = ? WHERE ino = ?`, db.nowNS(), ino); err != nil {
 			return err
 		}
+		if err := tx.QueryRow(`SELECT NOT EXISTS(SELECT 1 FROM xattrs WHERE ino = ?)`, ino).Scan(&none); err != nil {
+			return err
+		}
 		return db.markDirtyTx(tx, ino, DirtyMeta)
 	})
 	if err != nil {
 		return fmt.Errorf("removexattr %d %q: %w", ino, name, err)
+	}
+	if none {
+		db.xattrs.remove(ino)
 	}
 	return nil
 }

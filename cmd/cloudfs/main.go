@@ -8,6 +8,7 @@ import (
 	"errors"
 	"fmt"
 	"os"
+	"path/filepath"
 
 	"github.com/spf13/pflag"
 )
@@ -15,8 +16,12 @@ import (
 const usage = `usage: cloudfs <command> [flags] [args]
 
 commands:
-  mount [flags] [REMOTE] MOUNTPOINT   mount REMOTE (a directory; default: the
-                                      embedded store under $XDG_DATA_HOME/cloudfs)
+  mount [flags] [REMOTE] MOUNTPOINT   mount REMOTE (s3://bucket/prefix or a directory;
+                                      default: the embedded store under $XDG_DATA_HOME/cloudfs)
+  sync MOUNTPOINT                     commit everything closed on the mount; exit 0 when done
+  status [--json] MOUNTPOINT          queued, uploading and failed files, last commit, cache use
+  mount-helper REMOTE MOUNTPOINT -o OPTIONS
+                                      mount(8) helper (also as mount.cloudfs, mount.fuse.cloudfs)
 run "cloudfs <command> --help" for the command's flags
 `
 
@@ -34,6 +39,10 @@ func userError(format string, args ...any) error {
 }
 
 func main() {
+	run := run
+	if helperNames[filepath.Base(os.Args[0])] {
+		run = cmdMountHelper
+	}
 	if err := run(os.Args[1:]); err != nil {
 		code := 1
 		var ee *exitError
@@ -57,9 +66,18 @@ func run(args []string) error {
 	switch args[0] {
 	case "mount":
 		return cmdMount(args[1:])
+	case "sync":
+		return cmdSync(args[1:])
+	case "status":
+		return cmdStatus(args[1:])
+	case "mount-helper":
+		return cmdMountHelper(args[1:])
 	case "-h", "--help", "help":
 		fmt.Print(usage)
 		return nil
+	}
+	if isHelperCall(args) {
+		return cmdMountHelper(args) // mount.fuse3 runs `cloudfs REMOTE MOUNTPOINT -o ...`
 	}
 	return userError("unknown command %q (try cloudfs --help)", args[0])
 }

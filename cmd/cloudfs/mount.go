@@ -11,19 +11,25 @@ import (
 	"time"
 
 	"github.com/cloudfs/cloudfs/chunkstore/cache"
+	"github.com/cloudfs/cloudfs/chunkstore/retry"
+	"github.com/cloudfs/cloudfs/chunkstore/s3"
 	"github.com/cloudfs/cloudfs/fs"
 	"github.com/cloudfs/cloudfs/index"
+	"github.com/cloudfs/cloudfs/uploader"
 	"github.com/spf13/pflag"
 	"go.uber.org/zap"
 )
 
 type mountFlags struct {
-	cacheDir   string
-	cacheSize  string
-	options    []string
-	logLevel   string
-	debugFuse  bool
-	background bool
+	cacheDir    string
+	cacheSize   string
+	options     []string
+	logLevel    string
+	debugFuse   bool
+	background  bool
+	settleDelay time.Duration
+	writeback   bool
+	s3          s3Flags
 }
 
 func cmdMount(args []string) error {
@@ -38,11 +44,20 @@ func cmdMount(args []string) error {
 	fl.StringVar(&f.logLevel, "log-level", "info", "debug, info, warn or error")
 	fl.BoolVar(&f.debugFuse, "debug-fuse", false, "log every FUSE request")
 	fl.BoolVar(&f.background, "background", false, "detach once the mount is live")
+	fl.DurationVar(&f.settleDelay, "settle-delay", uploader.DefaultSettleDelay, "how long a closed file must stay unchanged before it is uploaded (0: at once)")
+	fl.BoolVar(&f.writeback, "writeback", true, "upload in the background; with --writeback=false close() and fsync() return once the file is committed to the remote")
+	fl.StringVar(&f.s3.endpoint, "endpoint", "", "S3 endpoint URL, e.g. http://127.0.0.1:9000 (default AWS_ENDPOINT_URL_S3, AWS_ENDPOINT_URL, the profile's, else AWS)")
+	fl.StringVar(&f.s3.region, "region", "", "S3 region (default AWS_REGION, AWS_DEFAULT_REGION, the profile's, else "+s3.DefaultRegion+")")
+	fl.StringVar(&f.s3.profile, "profile", "", "AWS shared config profile (default AWS_PROFILE)")
+	fl.DurationVar(&f.s3.connectTimeout, "connect-timeout", s3.DefaultConnectTimeout, "bound on connecting to the S3 endpoint and on the bucket check at mount")
 	if err := fl.Parse(args); err != nil {
 		if errors.Is(err, pflag.ErrHelp) {
 			return err
 		}
 		return userError("%v", err)
+	}
+	if f.settleDelay < 0 {
+		return userError("--settle-delay must not be negative")
 	}
 	var remote, mnt string
 	switch fl.NArg() {
@@ -107,9 +122,15 @@ func mountAndServe(f mountFlags, remote, mnt string, n *notifier) error {
 	defer log.Sync()
 
 	ctx := context.Background()
-	store, err := openRemote(ctx, spec, log.Named("store"))
+	raw, err := openRemote(ctx, spec, f.s3, log.Named("store"))
 	if err != nil {
 		return err
+	}
+	// The daemon's store calls retry transient failures; the S3 store
+	// itself makes one attempt. A local directory has nothing to retry.
+	store := raw
+	if spec.isS3() {
+		store = retry.New(raw, retry.DefaultConfig, log.Named("retry"))
 	}
 	vol, err := checkRemote(ctx, store)
 	if err != nil {
@@ -130,19 +151,72 @@ func mountAndServe(f mountFlags, remote, mnt string, n *notifier) error {
 	if err := claimIndex(ctx, idx, spec, cacheDir); err != nil {
 		return err
 	}
+	device, err := deviceID(ctx, idx)
+	if err != nil {
+		return fmt.Errorf("cache dir %s: %w", cacheDir, err)
+	}
+	if err := loadRemoteHead(ctx, idx, store, log.Named("remote")); err != nil {
+		return err
+	}
 	chunks, err := cache.Open(filepath.Join(cacheDir, "chunks"), cacheSize, store, log.Named("cache"))
 	if err != nil {
 		return fmt.Errorf("cache dir %s: %w", cacheDir, err)
 	}
-	fsys, err := fs.New(ctx, fs.Config{
+	stagingDir := filepath.Join(cacheDir, "staging")
+	settle := f.settleDelay
+	if settle == 0 {
+		settle = time.Nanosecond // the uploader reads a zero as "the default"
+	}
+	up, err := uploader.New(idx, store, chunks, vol, uploader.Options{
+		StagingDir:  stagingDir,
+		Device:      device,
+		SettleDelay: settle,
+	}, log.Named("uploader"))
+	if err != nil {
+		return err
+	}
+	cfg := fs.Config{
 		Index:      idx,
 		Chunks:     newChunkReader(chunks, log.Named("readahead")),
-		StagingDir: filepath.Join(cacheDir, "staging"),
+		StagingDir: stagingDir,
 		Log:        log.Named("fs"),
-	})
+		Loader:     dirLoader{idx: idx, load: uploader.NewLoader(store)},
+	}
+	if !f.writeback {
+		cfg.Committer = up
+	}
+	fsys, err := fs.New(ctx, cfg)
 	if err != nil {
 		return fmt.Errorf("cache dir %s: %w", cacheDir, err)
 	}
+
+	// The uploader runs on the daemon's lifetime, not on any request's.
+	// Stopping it interrupts a round in progress; its files stay queued
+	// (durably, in the index) for the next mount.
+	upCtx, stopUploader := context.WithCancel(context.Background())
+	upDone := make(chan struct{})
+	go func() {
+		defer close(upDone)
+		if err := up.Run(upCtx); err != nil {
+			log.Error("uploader stopped", zap.Error(err))
+		}
+	}()
+	defer func() {
+		stopUploader()
+		<-upDone
+		log.Info("uploader stopped")
+	}()
+
+	ctl, err := startControl(cacheDir, &controlTarget{
+		info: statusReply{Mountpoint: mp, Remote: spec.url, CacheDir: cacheDir, Device: device,
+			PID: os.Getpid(), Writeback: f.writeback, SettleDelay: f.settleDelay},
+		up: up, idx: idx, store: store, probe: raw, probeTimeout: max(f.s3.connectTimeout, time.Second),
+	}, log.Named("control"))
+	if err != nil {
+		return fmt.Errorf("cache dir %s: %w", cacheDir, err)
+	}
+	defer ctl.Close()
+
 	fsName := opts.fsName
 	if fsName == "" {
 		fsName = "cloudfs:" + spec.url
@@ -162,7 +236,15 @@ func mountAndServe(f mountFlags, remote, mnt string, n *notifier) error {
 	if err != nil {
 		return userError("%v", err)
 	}
-	log.Info("mounted", zap.String("remote", spec.url), zap.String("mountpoint", mp), zap.String("cache_dir", cacheDir))
+	rtFile, err := writeRuntime(runtimeInfo{Mountpoint: mp, CacheDir: cacheDir, Socket: ctl.path, Remote: spec.url, PID: os.Getpid()})
+	if err != nil {
+		// The mount works; only sync and status cannot find it.
+		log.Error("cloudfs sync and status will not find this mount", zap.Error(err))
+	} else {
+		defer os.Remove(rtFile)
+	}
+	log.Info("mounted", zap.String("remote", spec.url), zap.String("mountpoint", mp), zap.String("cache_dir", cacheDir),
+		zap.String("device", device), zap.Bool("writeback", f.writeback), zap.Duration("settle_delay", f.settleDelay))
 	n.ready()
 
 	go unmountOnSignal(sigs, m, log)

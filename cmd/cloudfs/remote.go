@@ -64,11 +64,14 @@ func defaultDataDir() (string, error) {
 	return filepath.Join(base, "cloudfs", "default"), nil
 }
 
+// isS3 reports whether the remote is an S3 bucket.
+func (r remoteSpec) isS3() bool { return strings.HasPrefix(r.url, "s3://") }
+
 // openRemote opens the store a remote names. This is the one place that
-// knows the kinds of remotes.
-func openRemote(ctx context.Context, spec remoteSpec, log *zap.Logger) (chunkstore.Store, error) {
-	if strings.HasPrefix(spec.url, "s3://") {
-		return nil, userError("remote %s: S3 remotes are not available in this build yet", spec.url)
+// knows the kinds of remotes. The store is not wrapped in retries.
+func openRemote(ctx context.Context, spec remoteSpec, s3f s3Flags, log *zap.Logger) (chunkstore.Store, error) {
+	if spec.isS3() {
+		return openS3(ctx, spec.url, s3f, log)
 	}
 	if fi, err := os.Stat(spec.url); err == nil && !fi.IsDir() {
 		return nil, userError("remote %s is not a directory", spec.url)
