@@ -14,7 +14,13 @@ TIMEOUT_INTEGRATION ?= 25m
 # (sizes of the end-to-end report) scale `make bench`.
 GOBENCHTIME ?= 1s
 
-.PHONY: all build build-race test test-unit test-integration bench lint mount unmount clean deps
+# make install: the binary into $(PREFIX)/bin, and the mount(8) helpers
+# $(SBINDIR)/mount.fuse.cloudfs (fstab type fuse.cloudfs) and
+# $(SBINDIR)/mount.cloudfs (type cloudfs) as symlinks to it.
+PREFIX  ?= /usr/local
+SBINDIR ?= /sbin
+
+.PHONY: all build build-race test test-unit test-integration bench lint mount unmount clean deps install uninstall
 
 all: build
 
@@ -75,3 +81,12 @@ unmount:
 
 clean:
 	rm -rf bin bench/results
+
+install: build
+	install -D -m 0755 $(BIN) $(DESTDIR)$(PREFIX)/bin/cloudfs
+	install -d $(DESTDIR)$(SBINDIR)
+	ln -sfn $(PREFIX)/bin/cloudfs $(DESTDIR)$(SBINDIR)/mount.fuse.cloudfs
+	ln -sfn $(PREFIX)/bin/cloudfs $(DESTDIR)$(SBINDIR)/mount.cloudfs
+
+uninstall:
+	rm -f $(DESTDIR)$(PREFIX)/bin/cloudfs $(DESTDIR)$(SBINDIR)/mount.fuse.cloudfs $(DESTDIR)$(SBINDIR)/mount.cloudfs

@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"io"
 	"sort"
+	"sync"
 
 	"github.com/restic/chunker"
 )
@@ -60,12 +61,26 @@ func (p Params) averageBits() int {
 	return p.AverageBits
 }
 
+// irreducibleCache memoises Pol.Irreducible (a volume has one polynomial,
+// and testing it costs more than chunking a small file: NewChunker runs
+// Validate for every file the uploader chunks). Pol -> bool.
+var irreducibleCache sync.Map
+
+func irreducible(p chunker.Pol) bool {
+	if v, ok := irreducibleCache.Load(p); ok {
+		return v.(bool)
+	}
+	ok := p.Irreducible()
+	irreducibleCache.Store(p, ok)
+	return ok
+}
+
 // Validate reports whether p can be used for chunking.
 func (p Params) Validate() error {
 	switch {
 	case p.Pol == 0 || p.Pol.Deg() > 53 || p.Pol.Deg() < 9:
 		return fmt.Errorf("chunker params: polynomial %v must have a degree between 9 and 53", p.Pol)
-	case !p.Pol.Irreducible():
+	case !irreducible(p.Pol):
 		return fmt.Errorf("chunker params: polynomial %v is not irreducible", p.Pol)
 	case p.MinSize < windowSize:
 		return fmt.Errorf("chunker params: min size %d is below the window size %d", p.MinSize, windowSize)

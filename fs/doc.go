@@ -13,10 +13,29 @@
 //     last commit, and size/mtime/ctime while they are ahead of the index.
 //     All handles of one inode share it.
 //   - commit: writing a file data's pending state to the index
-//     (index.CommitData). close(2) (FLUSH) and fsync(2) commit durably:
-//     they fdatasync the staging file first, then commit with a fsynced WAL,
-//     so data they returned for survives a crash; the file is then on the
-//     dirty queue for the uploader.
+//     (index.CommitData); the file is then on the dirty queue for the
+//     uploader. close(2) (FLUSH) commits without fsync: the staged bytes
+//     are in the kernel's page cache and the commit in SQLite's WAL once
+//     their write(2)s return, so data close returned for survives kill -9
+//     of the daemon (guarantee 1), and a power loss only once fsynced, as
+//     on ext4. fsync(2) (and close with Config.SyncOnClose, -o sync_close)
+//     commit durably: they fdatasync the staging file first, then fsync
+//     the WAL, which makes every earlier commit durable too.
+//
+// Caches (what the kernel and this package keep, and what keeps them
+// right):
+//
+//   - kernel page cache: kept across opens (FOPEN_KEEP_CACHE) and
+//     attribute changes (explicit data cache control), because every
+//     change on this machine goes through the kernel; node.cacheMtime and
+//     cacheSize record what the pages were left holding at the last
+//     release, and an open that finds the file changed otherwise (not
+//     through the kernel) drops them.
+//   - xattrs: index.MayHaveXattrs answers getxattr/listxattr for inodes
+//     with no xattrs without a query (ls -l, security.capability on every
+//     write).
+//   - staging pool: empty staging files created and fsynced in batches in
+//     the background, handed out open.
 //
 // Semantics are ext4's where a local file system has a choice: the mount
 // uses default_permissions, so the kernel checks mode bits, ownership for
@@ -35,5 +54,6 @@
 // Lock order: FS.mu before fileData.mu; never hold fileData.mu while
 // taking FS.mu. Two file datas (copy_file_range) are locked in inode
 // order. Index calls may be made under fileData.mu; the index never calls
-// back.
+// back. stagingPool.mu is a leaf (taken under fileData.mu, nothing under
+// it).
 package fs

@@ -42,11 +42,21 @@ func (n *node) Open(ctx context.Context, flags uint32) (gofs.FileHandle, uint32,
 }
 
 // open makes a handle; keep reports whether the kernel's cached pages of
-// the file are still valid (mtime and size unchanged since the last open).
+// the file are still valid (see node.cacheMtime).
 func (n *node) open(ctx context.Context, flags uint32) (*handle, bool, error) {
+	return n.openAttr(ctx, flags, nil)
+}
+
+// openAttr is open; created, when set, are the attributes of the inode
+// just created, which has no data in the index yet (so opening it costs
+// no query).
+func (n *node) openAttr(ctx context.Context, flags uint32, created *index.Attr) (*handle, bool, error) {
 	f := n.fsys
-	fd, err := f.acquire(ctx, n.ino())
-	if err != nil {
+	var fd *fileData
+	var err error
+	if created != nil {
+		fd = f.acquireCreated(*created)
+	} else if fd, err = f.acquire(ctx, n.ino()); err != nil {
 		return nil, false, err
 	}
 	if flags&syscall.O_TRUNC != 0 && flags&syscall.O_ACCMODE != syscall.O_RDONLY {
@@ -59,7 +69,10 @@ func (n *node) open(ctx context.Context, flags uint32) (*handle, bool, error) {
 	mtime, size := fd.mtime, fd.size
 	fd.mu.RUnlock()
 	f.mu.Lock()
-	keep := n.cacheMtime == mtime && n.cacheSize == size
+	// While the file data stays open every change goes through the
+	// kernel, whose cache therefore stays valid; a file data loaded
+	// afresh is compared with what the kernel's cache was left holding.
+	keep := fd.refs > 1 || n.cacheMtime == mtime && n.cacheSize == size
 	n.cacheMtime, n.cacheSize = mtime, size
 	f.mu.Unlock()
 	return &handle{n: n, fd: fd, appendMode: flags&syscall.O_APPEND != 0,
@@ -124,11 +137,15 @@ func (h *handle) Write(ctx context.Context, data []byte, off int64) (uint32, sys
 
 var _ = (gofs.FileFlusher)((*handle)(nil))
 
-// Flush runs on every close(2) of a descriptor: it makes the file's data
-// and metadata durable and queues it for upload.
+// Flush runs on every close(2) of a descriptor: it commits the file's
+// data and metadata to the index and queues it for upload. The commit
+// survives kill -9 of the daemon (the staged bytes are in the kernel's
+// page cache and the commit in SQLite's WAL once their write(2)s return);
+// it is made durable against power loss only with Config.SyncOnClose, as
+// ext4 makes it durable only at fsync (see the package doc).
 func (h *handle) Flush(ctx context.Context) syscall.Errno {
 	h.fd.mu.Lock()
-	err := h.fd.commitLocked(ctx, true)
+	err := h.fd.commitLocked(ctx, h.n.fsys.cfg.SyncOnClose)
 	h.fd.mu.Unlock()
 	if err != nil {
 		return h.n.fsys.toErrno("flush", err)
@@ -140,7 +157,6 @@ var _ = (gofs.FileFsyncer)((*handle)(nil))
 
 func (h *handle) Fsync(ctx context.Context, flags uint32) syscall.Errno {
 	h.fd.mu.Lock()
-	h.fd.needSync = true // fsync promises durability of earlier commits too
 	err := h.fd.commitLocked(ctx, true)
 	h.fd.mu.Unlock()
 	if err != nil {
@@ -152,7 +168,16 @@ func (h *handle) Fsync(ctx context.Context, flags uint32) syscall.Errno {
 var _ = (gofs.FileReleaser)((*handle)(nil))
 
 func (h *handle) Release(ctx context.Context) syscall.Errno {
-	h.n.fsys.release(bg(ctx), h.fd)
+	f := h.n.fsys
+	f.release(bg(ctx), h.fd)
+	// The kernel's cache now holds what this handle left (every change
+	// went through it): a later open that finds the same keeps it.
+	h.fd.mu.RLock()
+	mtime, size := h.fd.mtime, h.fd.size
+	h.fd.mu.RUnlock()
+	f.mu.Lock()
+	h.n.cacheMtime, h.n.cacheSize = mtime, size
+	f.mu.Unlock()
 	return 0
 }
 
@@ -186,6 +211,7 @@ func (fd *fileData) allocate(ctx context.Context, off, n int64, mode uint32) err
 	if err := fd.ensureStagingLocked(); err != nil {
 		return err
 	}
+	fd.dataUnsynced = true
 	switch {
 	case mode&(fallocPunchHole|fallocZeroRange) != 0:
 		fd.beginChangeLocked()
@@ -343,7 +369,10 @@ func copyRange(ctx context.Context, src *fileData, srcOff int64, dst *fileData, 
 		return 0, err
 	}
 	dst.ranges, dst.added, dst.cut = st.Ranges, nil, nil
-	dst.dirty, dst.unpersisted, dst.needSync = false, false, true
+	dst.dirty, dst.unpersisted = false, false
+	if len(staged) > 0 {
+		dst.dataUnsynced = true
+	}
 	return n, nil
 }
 

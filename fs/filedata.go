@@ -33,7 +33,9 @@ type fileData struct {
 	ctime       int64
 	dirty       bool // added/cut/size/times ahead of the index
 	unpersisted bool // index.MarkUnpersisted called since the last commit
-	needSync    bool // a commit since the last durable one was not durable
+	// dataUnsynced: the staging file may hold bytes not yet fdatasynced
+	// (a durable commit syncs it first).
+	dataUnsynced bool
 }
 
 // acquire returns the file data of inode ino, loading it from the index on
@@ -56,8 +58,9 @@ func (f *FS) acquire(ctx context.Context, ino uint64) (*fileData, error) {
 	if err != nil {
 		return nil, err
 	}
+	// Staged bytes may be unsynced: closes do not fdatasync (Flush).
 	fd := &fileData{fsys: f, ino: ino, refs: 1, size: a.Size, mtime: a.Mtime, ctime: a.Ctime,
-		stagingName: st.Name, ranges: st.Ranges}
+		stagingName: st.Name, ranges: st.Ranges, dataUnsynced: len(st.Ranges) > 0}
 	if st.Name != "" {
 		fd.staging, err = os.OpenFile(filepath.Join(f.stagingDir, st.Name), os.O_RDWR|os.O_CREATE, 0o600)
 		if err != nil {
@@ -68,9 +71,23 @@ func (f *FS) acquire(ctx context.Context, ino uint64) (*fileData, error) {
 	return fd, nil
 }
 
+// acquireCreated is acquire for the regular file a that Create just made:
+// it has no data and no staging row, so nothing is read from the index.
+func (f *FS) acquireCreated(a index.Attr) *fileData {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	if fd := f.files[a.Ino]; fd != nil { // cannot happen: the number is new
+		fd.refs++
+		return fd
+	}
+	fd := &fileData{fsys: f, ino: a.Ino, refs: 1, size: a.Size, mtime: a.Mtime, ctime: a.Ctime}
+	f.files[a.Ino] = fd
+	return fd
+}
+
 // release drops a reference taken by acquire. The last one commits what is
-// pending (not durably: close already did that unless a mapping wrote
-// after it), closes the staging file and drops a staging file that the
+// pending (a mapping may have written after the last close; not durably,
+// as close), closes the staging file and drops a staging file that the
 // uploader emptied.
 func (f *FS) release(ctx context.Context, fd *fileData) {
 	f.mu.Lock()
@@ -132,24 +149,24 @@ func (fd *fileData) overlay(a *index.Attr) {
 	}
 }
 
-// commitLocked writes the pending state to the index. Durable: the staging
-// file's data and the index commit are on disk when it returns.
+// commitLocked writes the pending state to the index. Every commit
+// survives kill -9 of the daemon. Durable: the staging file's data and the
+// index (this commit and every earlier one) are on disk when it returns,
+// so they survive power loss too (fsync).
 func (fd *fileData) commitLocked(ctx context.Context, durable bool) error {
+	if durable && fd.staging != nil && fd.dataUnsynced {
+		if err := unix.Fdatasync(int(fd.staging.Fd())); err != nil {
+			return fmt.Errorf("fdatasync staging of %d: %w", fd.ino, err)
+		}
+		fd.dataUnsynced = false
+	}
 	if !fd.dirty {
-		if durable && fd.needSync {
-			if err := fd.fsys.idx.Sync(bg(ctx)); err != nil {
-				return err
-			}
-			fd.needSync = false
+		if durable {
+			// Earlier commits of this file may not be durable yet;
+			// Sync costs nothing when every commit is.
+			return fd.fsys.idx.Sync(bg(ctx))
 		}
 		return nil
-	}
-	if durable {
-		if fd.staging != nil && len(fd.added) > 0 {
-			if err := unix.Fdatasync(int(fd.staging.Fd())); err != nil {
-				return fmt.Errorf("fdatasync staging of %d: %w", fd.ino, err)
-			}
-		}
 	}
 	st, err := fd.fsys.idx.CommitData(bg(ctx), fd.ino, index.DataCommit{
 		Size: fd.size, Mtime: fd.mtime, Ctime: fd.ctime,
@@ -162,7 +179,7 @@ func (fd *fileData) commitLocked(ctx context.Context, durable bool) error {
 		return err
 	}
 	fd.ranges, fd.added, fd.cut = st.Ranges, nil, nil
-	fd.dirty, fd.unpersisted, fd.needSync = false, false, !durable
+	fd.dirty, fd.unpersisted = false, false
 	return nil
 }
 
@@ -184,11 +201,12 @@ func (fd *fileData) ensureStagingLocked() error {
 		return nil
 	}
 	if fd.stagingName == "" {
-		name, err := fd.fsys.pool.take()
+		name, f, err := fd.fsys.pool.take()
 		if err != nil {
 			return fmt.Errorf("staging for %d: %w", fd.ino, err)
 		}
-		fd.stagingName = name
+		fd.stagingName, fd.staging = name, f
+		return nil
 	}
 	f, err := os.OpenFile(filepath.Join(fd.fsys.stagingDir, fd.stagingName), os.O_RDWR|os.O_CREATE, 0o600)
 	if err != nil {
@@ -230,6 +248,7 @@ func (fd *fileData) write(data []byte, off int64, appendMode bool) (int, error) 
 	}
 	fd.beginChangeLocked()
 	n, err := fd.staging.WriteAt(data, off)
+	fd.dataUnsynced = true
 	if n > 0 {
 		fd.ranges = fd.ranges.Add(off, int64(n))
 		fd.added = fd.added.Add(off, int64(n))
@@ -296,6 +315,7 @@ func (fd *fileData) truncate(ctx context.Context, size int64) error {
 			if err := fd.staging.Truncate(size); err != nil {
 				return fmt.Errorf("truncate staging of %d: %w", fd.ino, err)
 			}
+			fd.dataUnsynced = true
 		}
 	}
 	fd.size = size

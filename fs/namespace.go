@@ -41,7 +41,7 @@ func (n *node) Create(ctx context.Context, name string, flags uint32, mode uint3
 	}
 	child := n.newChild(ctx, a)
 	cn := child.Operations().(*node)
-	h, _, err := cn.open(ctx, flags&^syscall.O_TRUNC)
+	h, _, err := cn.openAttr(ctx, flags&^syscall.O_TRUNC, &a)
 	if err != nil {
 		return nil, nil, 0, n.fsys.toErrno("create", err)
 	}
@@ -67,7 +67,7 @@ func (n *node) Tmpfile(ctx context.Context, flags uint32, mode uint32, out *fuse
 		return nil, nil, 0, n.fsys.toErrno("tmpfile", err)
 	}
 	child := n.NewInode(ctx, &node{fsys: n.fsys}, stable(a))
-	h, _, err := child.Operations().(*node).open(ctx, flags&^syscall.O_TRUNC)
+	h, _, err := child.Operations().(*node).openAttr(ctx, flags&^syscall.O_TRUNC, &a)
 	if err != nil {
 		return nil, nil, 0, n.fsys.toErrno("tmpfile", err)
 	}

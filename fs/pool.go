@@ -11,14 +11,23 @@ import (
 // stagingPool hands out empty staging files that are already durable in
 // the staging directory: files are created in batches with one directory
 // fsync per batch, so a new file's first close does not pay for its own
-// directory fsync. Unused pool files are removed by the next mount's sweep.
+// directory fsync. Files are handed out open (no open(2) on the write
+// path), and a batch is made in the background once half the pool is
+// used, so a writer rarely waits for one. Unused pool files are removed by
+// the next mount's sweep.
 type stagingPool struct {
 	dir    string
 	prefix string // unique per mount
 
-	mu    sync.Mutex
-	next  int
-	ready []string
+	mu        sync.Mutex // guards the fields below; a leaf lock
+	next      int
+	ready     []pooledFile
+	refilling bool // a background batch is being made
+}
+
+type pooledFile struct {
+	name string
+	f    *os.File
 }
 
 const stagingPoolBatch = 64
@@ -27,31 +36,65 @@ func newStagingPool(dir string) *stagingPool {
 	return &stagingPool{dir: dir, prefix: fmt.Sprintf("s%x-", time.Now().UnixNano())}
 }
 
-// take returns the name of an empty, durably created staging file.
-func (p *stagingPool) take() (string, error) {
+// take returns the name of an empty, durably created staging file and the
+// file, open for reading and writing.
+func (p *stagingPool) take() (string, *os.File, error) {
 	p.mu.Lock()
-	defer p.mu.Unlock()
 	if len(p.ready) == 0 {
-		var made []string
-		for i := 0; i < stagingPoolBatch; i++ {
-			name := p.prefix + fmt.Sprint(p.next)
-			p.next++
-			f, err := os.OpenFile(filepath.Join(p.dir, name), os.O_RDWR|os.O_CREATE|os.O_EXCL, 0o600)
-			if err != nil {
-				if len(made) > 0 {
-					break // use what exists (e.g. out of inodes)
-				}
-				return "", fmt.Errorf("create staging file: %w", err)
-			}
-			f.Close()
-			made = append(made, name)
+		// Nothing ready (the first file, or writers outran the
+		// background batch): make a batch here.
+		p.mu.Unlock()
+		made, err := p.makeBatch()
+		p.mu.Lock()
+		p.ready = append(p.ready, made...)
+		if len(p.ready) == 0 {
+			p.mu.Unlock()
+			return "", nil, err
 		}
-		if err := syncDir(p.dir); err != nil {
-			return "", err
-		}
-		p.ready = made
 	}
-	name := p.ready[len(p.ready)-1]
+	pf := p.ready[len(p.ready)-1]
 	p.ready = p.ready[:len(p.ready)-1]
-	return name, nil
+	if len(p.ready) < stagingPoolBatch/2 && !p.refilling {
+		p.refilling = true
+		go p.refill()
+	}
+	p.mu.Unlock()
+	return pf.name, pf.f, nil
+}
+
+// refill makes a batch in the background.
+func (p *stagingPool) refill() {
+	made, _ := p.makeBatch() // a failure shows at the next synchronous take
+	p.mu.Lock()
+	p.ready = append(p.ready, made...)
+	p.refilling = false
+	p.mu.Unlock()
+}
+
+// makeBatch creates up to stagingPoolBatch files and fsyncs the directory.
+// It returns what it made (nothing with an error).
+func (p *stagingPool) makeBatch() ([]pooledFile, error) {
+	var made []pooledFile
+	for i := 0; i < stagingPoolBatch; i++ {
+		p.mu.Lock()
+		name := p.prefix + fmt.Sprint(p.next)
+		p.next++
+		p.mu.Unlock()
+		f, err := os.OpenFile(filepath.Join(p.dir, name), os.O_RDWR|os.O_CREATE|os.O_EXCL, 0o600)
+		if err != nil {
+			if len(made) > 0 {
+				break // use what exists (e.g. out of inodes)
+			}
+			return nil, fmt.Errorf("create staging file: %w", err)
+		}
+		made = append(made, pooledFile{name: name, f: f})
+	}
+	if err := syncDir(p.dir); err != nil {
+		for _, pf := range made {
+			pf.f.Close()
+			os.Remove(filepath.Join(p.dir, pf.name))
+		}
+		return nil, err
+	}
+	return made, nil
 }

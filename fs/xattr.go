@@ -40,6 +40,11 @@ func (n *node) Getxattr(ctx context.Context, attr string, dest []byte) (uint32, 
 		}
 		return 0, e
 	}
+	if !n.fsys.idx.MayHaveXattrs(n.ino()) {
+		// ls -l asks for security.selinux and ACLs of every entry, and
+		// the kernel asks for security.capability before every write.
+		return 0, syscall.ENODATA
+	}
 	v, err := n.fsys.idx.GetXattr(bg(ctx), n.ino(), attr)
 	if err != nil {
 		return 0, n.fsys.toErrno("getxattr", err)
@@ -53,6 +58,9 @@ func (n *node) Getxattr(ctx context.Context, attr string, dest []byte) (uint32, 
 var _ = (gofs.NodeListxattrer)((*node)(nil))
 
 func (n *node) Listxattr(ctx context.Context, dest []byte) (uint32, syscall.Errno) {
+	if !n.fsys.idx.MayHaveXattrs(n.ino()) {
+		return 0, 0
+	}
 	names, err := n.fsys.idx.ListXattr(bg(ctx), n.ino())
 	if err != nil {
 		return 0, n.fsys.toErrno("listxattr", err)

@@ -73,7 +73,7 @@ func getAttrTx(tx querier, ino uint64) (Attr, error) {
 // GetAttr returns the attributes of inode ino.
 func (db *DB) GetAttr(ctx context.Context, ino uint64) (Attr, error) {
 	var a Attr
-	err := db.read(ctx, func(tx querier) (err error) {
+	err := db.read1(ctx, func(tx querier) (err error) {
 		a, err = getAttrTx(tx, ino)
 		return err
 	})

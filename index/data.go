@@ -68,7 +68,7 @@ func extentsTx(tx querier, ino uint64, off, n int64) ([]Extent, error) {
 // order and not clipped to the range.
 func (db *DB) Extents(ctx context.Context, ino uint64, off, n int64) ([]Extent, error) {
 	var out []Extent
-	err := db.read(ctx, func(tx querier) (err error) {
+	err := db.read1(ctx, func(tx querier) (err error) {
 		out, err = extentsTx(tx, ino, off, n)
 		return err
 	})
@@ -146,7 +146,7 @@ func putStagingTx(tx querier, ino uint64, s Staging) error {
 // Staging returns inode ino's staged state (the zero Staging if none).
 func (db *DB) Staging(ctx context.Context, ino uint64) (Staging, error) {
 	var s Staging
-	err := db.read(ctx, func(tx querier) (err error) {
+	err := db.read1(ctx, func(tx querier) (err error) {
 		s, err = stagingTx(tx, ino)
 		return err
 	})
@@ -209,11 +209,18 @@ func (db *DB) CommitData(ctx context.Context, ino uint64, c DataCommit) (Staging
 	db.wmu.Lock()
 	defer db.wmu.Unlock()
 	err := db.writeLocked(ctx, c.Durable, func(tx querier) error {
-		a, err := getAttrTx(tx, ino)
+		// The inode's row first: it must be a regular file.
+		res, err := tx.Exec(`UPDATE inodes SET size = ?, mtime_ns = ?, ctime_ns = ?, data_version = data_version + 1
+			WHERE ino = ? AND mode & ? = ?`, c.Size, c.Mtime, c.Ctime, ino, sIFMT, sIFREG)
 		if err != nil {
 			return err
 		}
-		if !a.IsRegular() {
+		if n, err := res.RowsAffected(); err != nil {
+			return err
+		} else if n == 0 {
+			if _, err := getAttrTx(tx, ino); err != nil {
+				return err
+			}
 			return ErrInvalid
 		}
 		if s, err = stagingTx(tx, ino); err != nil {
@@ -237,10 +244,6 @@ func (db *DB) CommitData(ctx context.Context, ino uint64, c DataCommit) (Staging
 			}
 		}
 		if err := insertExtentsTx(tx, ino, c.Insert); err != nil {
-			return err
-		}
-		if _, err := tx.Exec(`UPDATE inodes SET size = ?, mtime_ns = ?, ctime_ns = ?, data_version = data_version + 1
-			WHERE ino = ?`, c.Size, c.Mtime, c.Ctime, ino); err != nil {
 			return err
 		}
 		return db.markDirtyTx(tx, ino, DirtyData)

@@ -187,12 +187,27 @@ func (db *DB) write(ctx context.Context, durable bool, fn func(tx querier) error
 	return db.writeLocked(ctx, durable, fn)
 }
 
-// read1 runs fn, which must run a single statement (atomic by itself),
-// on the read pool without a transaction: a BEGIN and a ROLLBACK cost
-// more than a point query.
+// read1 runs fn, which must run a single statement (atomic by itself)
+// and consume its rows, without a transaction: a BEGIN and a ROLLBACK cost
+// more than a point query. When no write is running it runs on the write
+// connection: SQLite drops a connection's page cache whenever another
+// connection committed since its last read, so in a workload that mixes
+// writes and reads (creating files) the pool's connections would re-read
+// every B-tree page from the file, while the writer's cache is always
+// warm. Otherwise it runs on the read pool and never waits for a writer.
 func (db *DB) read1(ctx context.Context, fn func(tx querier) error) error {
-	return mapErr(fn(&rtx{db: db, ctx: ctx}))
+	if db.wmu.TryLock() {
+		defer db.wmu.Unlock()
+		if !db.closed {
+			return mapErr(fn(&wtx{db: db, ctx: ctx}))
+		}
+	}
+	return mapErr(fn(db.rtx(ctx)))
 }
+
+// rtx returns a querier that runs each statement on the read pool without
+// a transaction (see read1).
+func (db *DB) rtx(ctx context.Context) querier { return &rtx{db: db, ctx: ctx} }
 
 // read runs fn in one read transaction (a consistent snapshot).
 func (db *DB) read(ctx context.Context, fn func(tx querier) error) error {

@@ -37,15 +37,27 @@
 //
 // Durability: the database runs in WAL mode with synchronous=NORMAL, so a
 // commit survives a crash of the daemon but may be lost with power: ordinary
-// namespace operations behave like ext4's metadata journal (durable at the
-// next fsync). Operations that promise durability (close and fsync of a
-// file, fsyncdir, Sync) commit with synchronous=FULL, which fsyncs the WAL
-// before returning; since the WAL is one sequential file, that fsync also
-// makes every earlier NORMAL commit durable.
+// namespace operations and the commit of close(2) behave like ext4 (durable
+// at the next fsync). Operations that promise durability against power
+// loss (fsync of a file, fsyncdir, close with the sync_close mount option,
+// Sync) commit with synchronous=FULL, which fsyncs the WAL before
+// returning; since the WAL is one sequential file, that fsync also makes
+// every earlier NORMAL commit durable, and Sync does nothing when no NORMAL
+// commit happened since the last FULL one.
+//
+// Caches: besides SQLite's own page caches, the index keeps in memory the
+// set of inodes that may have extended attributes (MayHaveXattrs; a
+// superset, updated under the write mutex before a commit that adds one
+// and after one that removes the last), so the file system answers
+// getxattr for the others without a query. Single-statement reads run
+// without a transaction, on the write connection when it is idle (its page
+// cache is never invalidated by another connection's commit).
 //
 // Concurrency: all writes go through one connection under one mutex (SQLite
 // has a single writer anyway; queueing in Go avoids SQLITE_BUSY); reads use
-// a pool of read-only connections that see the last committed state. Every
-// method is one transaction. Errors are wrapped with the operation; the
+// a pool of read-only connections that see the last committed state, or the
+// idle write connection (never waiting for it). Every method is one
+// transaction or one statement. Lock order: DB.wmu, then DB.rmu or the
+// xattr set's mutex (both leaves). Errors are wrapped with the operation; the
 // sentinels (ErrNotFound, ErrExist, ...) are checked with errors.Is.
 package index

@@ -5,6 +5,8 @@ import (
 	"database/sql"
 	"errors"
 	"fmt"
+
+	"github.com/mattn/go-sqlite3"
 )
 
 // MaxNameLen is the longest entry name in bytes (as ext4).
@@ -52,6 +54,12 @@ func checkName(name string) error {
 func dirTx(tx querier, ino uint64) (Attr, error) {
 	var loaded bool
 	a, err := scanAttr(tx.QueryRow(`SELECT `+attrCols+`, i.loaded FROM inodes i WHERE i.ino = ?`, ino), &loaded)
+	return checkDir(a, loaded, err)
+}
+
+// checkDir is dirTx's verdict on the scanned row of directory a.
+func checkDir(a Attr, loaded bool, err error) (Attr, error) {
+	ino := a.Ino
 	switch {
 	case errors.Is(err, sql.ErrNoRows):
 		return a, ErrNotFound
@@ -79,35 +87,49 @@ func lookupTx(tx querier, parent uint64, name string) (Attr, uint64, error) {
 
 // Lookup returns the attributes of the inode named name in directory parent.
 func (db *DB) Lookup(ctx context.Context, parent uint64, name string) (Attr, error) {
+	// One statement (a consistent snapshot without a transaction): the
+	// entry's inode if there is one, and the parent's state, which decides
+	// what a miss means (a concurrent load of the parent must not make a
+	// miss look final).
+	var pmode, pnlink uint32
+	var loaded bool
 	var a Attr
-	err := db.read(ctx, func(tx querier) error {
-		var err error
-		a, _, err = lookupTx(tx, parent, name)
-		if errors.Is(err, ErrNotFound) {
-			if _, derr := dirTx(tx, parent); derr != nil {
-				return derr
-			}
-		}
+	err := db.read1(ctx, func(tx querier) (err error) {
+		a, err = scanAttr(tx.QueryRow(`SELECT `+lookupCols+`, p.mode, p.nlink, p.loaded
+			FROM inodes p LEFT JOIN dentries d ON d.parent = p.ino AND d.name = ?2 LEFT JOIN inodes i ON i.ino = d.ino
+			WHERE p.ino = ?1`, parent, name), &pmode, &pnlink, &loaded)
 		return err
 	})
+	switch {
+	case errors.Is(err, sql.ErrNoRows):
+		err = ErrNotFound
+	case err == nil && a.Ino == 0: // no entry
+		if _, err = checkDir(Attr{Ino: parent, Mode: pmode, Nlink: pnlink}, loaded, nil); err == nil {
+			err = ErrNotFound
+		}
+	}
 	if err != nil {
-		return a, fmt.Errorf("lookup %d/%q: %w", parent, name, err)
+		return Attr{}, fmt.Errorf("lookup %d/%q: %w", parent, name, mapErr(err))
 	}
 	return a, nil
 }
 
-func nextCookieTx(tx querier, parent uint64) (uint64, error) {
-	var c uint64
-	err := tx.QueryRow(`SELECT COALESCE(MAX(cookie), ?) + 1 FROM dentries WHERE parent = ?`, FirstCookie-1, parent).Scan(&c)
-	return c, err
-}
+// lookupCols are attrCols for the nullable side of Lookup's outer join
+// (zeros when there is no entry).
+const lookupCols = `COALESCE(i.ino, 0), COALESCE(i.generation, 0), COALESCE(i.mode, 0), COALESCE(i.nlink, 0),
+	COALESCE(i.uid, 0), COALESCE(i.gid, 0), COALESCE(i.rdev, 0), COALESCE(i.size, 0), COALESCE(i.atime_ns, 0),
+	COALESCE(i.mtime_ns, 0), COALESCE(i.ctime_ns, 0), COALESCE(i.btime_ns, 0), i.target`
 
+// addEntryTx adds the entry name -> ino to parent with the next cookie
+// (one statement). A name already taken fails with ErrExist.
 func addEntryTx(tx querier, parent uint64, name string, ino uint64) error {
-	c, err := nextCookieTx(tx, parent)
-	if err != nil {
-		return err
+	_, err := tx.Exec(`INSERT INTO dentries(parent, name, ino, cookie)
+		SELECT ?1, ?2, ?3, COALESCE(MAX(cookie), ?4) + 1 FROM dentries WHERE parent = ?1`,
+		parent, name, ino, FirstCookie-1)
+	var se sqlite3.Error
+	if errors.As(err, &se) && se.Code == sqlite3.ErrConstraint {
+		return ErrExist // the primary key (parent, name)
 	}
-	_, err = tx.Exec(`INSERT INTO dentries(parent, name, ino, cookie) VALUES(?, ?, ?, ?)`, parent, name, ino, c)
 	return err
 }
 
@@ -125,11 +147,7 @@ func (db *DB) Create(ctx context.Context, parent uint64, name string, n NewNode)
 		if err != nil {
 			return err
 		}
-		if _, _, err := lookupTx(tx, parent, name); err == nil {
-			return ErrExist
-		} else if !errors.Is(err, ErrNotFound) {
-			return err
-		}
+		// A taken name fails the entry's insert (addEntryTx).
 		if p.Mode&sISGID != 0 {
 			n.GID = p.GID
 			if n.Mode&sIFMT == sIFDIR {
@@ -376,7 +394,7 @@ func (db *DB) ReadDir(ctx context.Context, dir uint64, after uint64, limit int) 
 // name (for directories, the only one). A root or orphan has none:
 // ErrNotFound.
 func (db *DB) Parent(ctx context.Context, ino uint64) (parent uint64, name string, err error) {
-	err = db.read(ctx, func(tx querier) error {
+	err = db.read1(ctx, func(tx querier) error {
 		return tx.QueryRow(`SELECT parent, name FROM dentries WHERE ino = ? ORDER BY parent, name LIMIT 1`, ino).Scan(&parent, &name)
 	})
 	if errors.Is(err, sql.ErrNoRows) {

@@ -130,22 +130,46 @@ func cloudfsStatus(t *testing.T, mnt string) mountStatus {
 	return st
 }
 
-// waitUploading polls status until the daemon reports an upload in
+// socketStatus asks the daemon of m for its status straight over the
+// control socket in its cache dir (the protocol of `cloudfs status`,
+// without starting a process: fast enough to sample an upload).
+func socketStatus(t *testing.T, m *harness.Mount) mountStatus {
+	t.Helper()
+	c, err := net.Dial("unix", filepath.Join(m.Opts.CacheDir, "control.sock"))
+	if err != nil {
+		t.Fatalf("control socket: %v", err)
+	}
+	defer c.Close()
+	if _, err := c.Write([]byte(`{"op":"status"}` + "\n")); err != nil {
+		t.Fatalf("control socket: %v", err)
+	}
+	var rep struct {
+		OK     bool        `json:"ok"`
+		Error  string      `json:"error"`
+		Status mountStatus `json:"status"`
+	}
+	if err := json.NewDecoder(c).Decode(&rep); err != nil || !rep.OK {
+		t.Fatalf("control socket status: %v %s", err, rep.Error)
+	}
+	return rep.Status
+}
+
+// waitUploading samples the daemon's status until it reports an upload in
 // progress (true) or nothing is queued any more (false).
-func waitUploading(t *testing.T, mnt string) bool {
+func waitUploading(t *testing.T, m *harness.Mount) bool {
 	t.Helper()
 	deadline := time.Now().Add(30 * time.Second)
 	for time.Now().Before(deadline) {
-		st := cloudfsStatus(t, mnt)
+		st := socketStatus(t, m)
 		if st.Uploading > 0 {
 			return true
 		}
 		if st.QueuedFiles == 0 {
 			return false
 		}
-		time.Sleep(5 * time.Millisecond)
+		time.Sleep(time.Millisecond)
 	}
-	t.Fatalf("%s: no upload started within 30s", mnt)
+	t.Fatalf("%s: no upload started within 30s", m.Dir)
 	return false
 }
 

@@ -15,7 +15,7 @@ import (
 type killPoint struct {
 	upload bool
 	delay  time.Duration
-	large  bool // write an 8 MiB file, so the upload takes a while
+	large  bool // write a 6 MiB file, so the upload takes a while
 }
 
 func (p killPoint) String() string {
@@ -57,7 +57,7 @@ func TestWritebackKill9(t *testing.T) {
 		// A new file, a rewrite of one file, and an in-place edit.
 		size := (i%4)*768<<10 + 64<<10 + i
 		if p.large {
-			size = 8<<20 + i
+			size = 6<<20 + i
 		}
 		name := fmt.Sprintf("round/%02d.bin", i)
 		data := patterned(uint64(200+i), size)
@@ -82,22 +82,26 @@ func TestWritebackKill9(t *testing.T) {
 		want["big"] = sha(big)
 
 		sampled := ""
+		tw := time.Now()
 		if p.upload {
-			if waitUploading(t, a.Dir) {
+			if waitUploading(t, a) {
 				inFlight++
 				sampled = " (status showed it uploading)"
 			} else {
 				sampled = " (the upload finished before status saw it)"
 			}
 		}
+		if p.upload {
+			sampled += fmt.Sprintf(" after %v", time.Since(tw).Round(time.Millisecond))
+		}
 		time.Sleep(p.delay)
 		t0 := time.Now()
 		a.Kill9()
-		t1 := time.Now()
 		a.Remount()
-		t2 := time.Now()
+		t1 := time.Now()
 		checkFiles(t, a.Dir, want, fmt.Sprintf("remount after kill point %d (%v)", i+1, p))
-		t.Logf("kill point %d: %v%s; kill %v remount %v check %v", i+1, p, sampled, t1.Sub(t0).Round(time.Millisecond), t2.Sub(t1).Round(time.Millisecond), time.Since(t2).Round(time.Millisecond))
+		t.Logf("kill point %d: %v%s; checked %d files (kill+remount %v, check %v)", i+1, p, sampled, len(want),
+			t1.Sub(t0).Round(time.Millisecond), time.Since(t1).Round(time.Millisecond))
 	}
 	if inFlight < 3 {
 		t.Errorf("only %d of the kill points hit an upload in progress (status uploading > 0)", inFlight)

@@ -23,7 +23,7 @@ func TestWritebackMinIOOutage(t *testing.T) {
 	big := patterned(40, 24<<20)
 	writeClose(t, a.Path("big"), big)
 	want["big"] = sha(big)
-	if !waitUploading(t, a.Dir) {
+	if !waitUploading(t, a) {
 		t.Log("the upload finished before status saw it; MinIO stops after it")
 	}
 	m.Stop()

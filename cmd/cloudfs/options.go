@@ -11,6 +11,7 @@ type mountOpts struct {
 	allowOther bool
 	readOnly   bool
 	nonempty   bool
+	syncClose  bool // close(2) durable against power loss (fs.Config.SyncOnClose)
 	fsName     string
 	kernel     []string // passed to the kernel as they are (nodev, nosuid, ...)
 }
@@ -33,6 +34,8 @@ func parseOptions(values []string) (mountOpts, error) {
 				o.readOnly = false
 			case "nonempty":
 				o.nonempty = true
+			case "sync_close":
+				o.syncClose = true
 			case "fsname":
 				o.fsName = val
 			case "default_permissions", // always on

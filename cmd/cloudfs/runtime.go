@@ -5,6 +5,7 @@ import (
 	"crypto/sha256"
 	"encoding/hex"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"os"
 	"path/filepath"
@@ -106,6 +107,9 @@ func findRuntime(mnt string) (runtimeInfo, error) {
 		return runtimeInfo{}, err
 	}
 	if !mounted {
+		if _, err := os.Lstat(abs); errors.Is(err, os.ErrNotExist) {
+			return runtimeInfo{}, userError("%s is not a cloudfs mount (it does not exist)", abs)
+		}
 		return runtimeInfo{}, userError("%s is not a cloudfs mount (nothing is mounted there)", abs)
 	}
 	if typ != fuseType {
