@@ -55,6 +55,11 @@ type Config struct {
 	// power loss only after the next fsync/syncfs, as on ext4: see the
 	// package doc. Mount option -o sync_close.
 	SyncOnClose bool
+	// MaxKernelInodes bounds the inodes the kernel holds (and so the
+	// nodes this process keeps for them): beyond it the oldest unused
+	// ones are forgotten (see shedder). 0 means 100,000; negative means
+	// no bound (the kernel forgets only under memory pressure).
+	MaxKernelInodes int
 	// Reserve is the free space on the cache disk that staged writes leave
 	// for the index and the chunk cache; 0 means 5% of the disk, at least
 	// 1 MiB and at most 64 MiB.
@@ -70,6 +75,7 @@ type FS struct {
 	cfg        Config
 	space      *spaceGuard
 	pool       *stagingPool
+	shed       *shedder
 
 	mu    sync.Mutex // guards files
 	files map[uint64]*fileData
@@ -91,6 +97,9 @@ func New(ctx context.Context, cfg Config) (*FS, error) {
 	if cfg.AttrTimeout == 0 {
 		cfg.AttrTimeout = time.Second
 	}
+	if cfg.MaxKernelInodes == 0 {
+		cfg.MaxKernelInodes = defaultMaxKernelInodes
+	}
 	if cfg.Readahead == 0 {
 		cfg.Readahead = 8 << 20
 	}
@@ -99,7 +108,7 @@ func New(ctx context.Context, cfg Config) (*FS, error) {
 	}
 	f := &FS{idx: cfg.Index, chunks: cfg.Chunks, stagingDir: cfg.StagingDir, log: cfg.Log, cfg: cfg,
 		files: map[uint64]*fileData{}, space: &spaceGuard{dir: cfg.StagingDir, reserve: cfg.Reserve},
-		pool: newStagingPool(cfg.StagingDir)}
+		pool: newStagingPool(cfg.StagingDir), shed: newShedder(cfg.MaxKernelInodes, cfg.Log.Named("shed"))}
 	if err := f.sweepStaging(ctx); err != nil {
 		return nil, err
 	}
@@ -180,6 +189,7 @@ func (f *FS) Mount(dir string, mo MountOptions) (*Mount, error) {
 	if err != nil {
 		return nil, fmt.Errorf("mount %s: %w", dir, err)
 	}
+	f.shed.start(root.EmbeddedInode())
 	return &Mount{srv: srv, dir: dir}, nil
 }
 

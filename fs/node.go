@@ -28,7 +28,9 @@ func (n *node) ino() uint64 { return n.StableAttr().Ino }
 // newChild returns the go-fuse Inode for a, reusing the existing one if
 // the kernel already knows the inode (hard links).
 func (n *node) newChild(ctx context.Context, a index.Attr) *gofs.Inode {
-	return n.NewInode(ctx, &node{fsys: n.fsys}, stable(a))
+	child := n.NewInode(ctx, &node{fsys: n.fsys}, stable(a))
+	n.fsys.shed.handed(child)
+	return child
 }
 
 func (f *FS) fillEntry(a index.Attr, out *fuse.EntryOut) {

@@ -39,6 +39,17 @@ func (v s3Volume) mount(t *testing.T, cacheDir string, args ...string) *harness.
 	return harness.StartMount(t, harness.MountOptions{Remote: v.remote(), CacheDir: cacheDir, Args: args, Env: v.m.Env()})
 }
 
+// initFixedChunking creates the volume's settings with the fixed test
+// polynomial before its first mount (which then reads them), so chunk
+// boundaries, and the bytes an edit adds, repeat from run to run; a new
+// volume otherwise gets a random polynomial.
+func (v s3Volume) initFixedChunking(t *testing.T) {
+	t.Helper()
+	if _, err := chunkstore.LoadOrInitVolume(context.Background(), v.store(t), chunkstore.DefaultParams(chunkstore.TestPol)); err != nil {
+		t.Fatal(err)
+	}
+}
+
 // store opens the volume's S3 store (no retries), as another program would.
 func (v s3Volume) store(t *testing.T) chunkstore.Store { return openS3(t, v.m, v.prefix) }
 

@@ -21,6 +21,7 @@ import (
 func TestWritebackS3(t *testing.T) {
 	m := harness.StartMinIO(t)
 	vol := s3Volume{m: m, prefix: "vol"}
+	vol.initFixedChunking(t)
 	a := vol.mount(t, "", "--settle-delay", "0")
 
 	t.Run("SecondMountReadsIdenticalBytes", func(t *testing.T) {
