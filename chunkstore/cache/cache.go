@@ -80,6 +80,7 @@ type Cache struct {
 	// writeFile writes a new file; tests replace it to simulate ENOSPC.
 	writeFile func(name string, data []byte, sync bool) error
 	seq       atomic.Uint64 // names temp files
+	mem       memLRU        // verified plaintexts for View
 
 	mu        sync.Mutex // guards the fields below and the file namespace
 	entries   map[chunkstore.ID]*entry
@@ -103,8 +104,8 @@ func Open(dir string, limit int64, store chunkstore.Store, log *zap.Logger, opts
 	c := &Cache{
 		dir: dir, limit: limit, store: store, log: log,
 		prefetchConc: DefaultPrefetchConcurrency, uploadConc: DefaultUploadConcurrency,
-		writeFile: writeFile,
-		entries:   make(map[chunkstore.ID]*entry), lru: list.New(), pins: make(map[chunkstore.ID]bool),
+		writeFile: writeFile, mem: memLRU{limit: DefaultMemoryLimit},
+		entries: make(map[chunkstore.ID]*entry), lru: list.New(), pins: make(map[chunkstore.ID]bool),
 	}
 	for _, o := range opts {
 		o(c)

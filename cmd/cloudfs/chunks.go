@@ -22,7 +22,7 @@ func newChunkReader(c *cache.Cache, log *zap.Logger) *chunkReader {
 }
 
 func (r *chunkReader) ReadChunk(ctx context.Context, id chunkstore.ID) ([]byte, error) {
-	return r.c.Get(ctx, id)
+	return r.c.View(ctx, id)
 }
 
 func (r *chunkReader) Prefetch(ctx context.Context, ids []chunkstore.ID) {

@@ -158,7 +158,8 @@ func mountAndServe(f mountFlags, remote, mnt string, n *notifier) error {
 	if err := loadRemoteHead(ctx, idx, store, log.Named("remote")); err != nil {
 		return err
 	}
-	chunks, err := cache.Open(filepath.Join(cacheDir, "chunks"), cacheSize, store, log.Named("cache"))
+	chunks, err := cache.Open(filepath.Join(cacheDir, "chunks"), cacheSize, store, log.Named("cache"),
+		cache.WithPrefetchConcurrency(8))
 	if err != nil {
 		return fmt.Errorf("cache dir %s: %w", cacheDir, err)
 	}
