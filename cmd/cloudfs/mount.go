@@ -81,6 +81,7 @@ func cmdMount(args []string) error {
 }
 
 func mountAndServe(f mountFlags, remote, mnt string, n *notifier) error {
+	setMemoryLimit()
 	opts, err := parseOptions(f.options)
 	if err != nil {
 		return err
@@ -185,6 +186,9 @@ func mountAndServe(f mountFlags, remote, mnt string, n *notifier) error {
 		// Off by default: close(2) survives kill -9 of the daemon
 		// without it; -o sync_close also survives power loss.
 		SyncOnClose: opts.syncClose,
+		// Sequential readers keep up to 32 chunks (of 1 MiB on average) in
+		// flight: enough to keep eight parallel GETs busy.
+		Readahead: 32 << 20,
 	}
 	if !f.writeback {
 		cfg.Committer = up
