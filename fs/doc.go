@@ -36,6 +36,9 @@
 //     write).
 //   - staging pool: empty staging files created and fsynced in batches in
 //     the background, handed out open.
+//   - kernel inodes (and go-fuse's nodes for them): bounded by
+//     Config.MaxKernelInodes; the shedder asks the kernel to forget the
+//     oldest unused ones.
 //
 // Semantics are ext4's where a local file system has a choice: the mount
 // uses default_permissions, so the kernel checks mode bits, ownership for
@@ -54,6 +57,6 @@
 // Lock order: FS.mu before fileData.mu; never hold fileData.mu while
 // taking FS.mu. Two file datas (copy_file_range) are locked in inode
 // order. Index calls may be made under fileData.mu; the index never calls
-// back. stagingPool.mu is a leaf (taken under fileData.mu, nothing under
-// it).
+// back. stagingPool.mu and shedder.mu are leaves (taken under fileData.mu
+// or go-fuse's locks, nothing under them).
 package fs

@@ -57,7 +57,7 @@ type Config struct {
 	SyncOnClose bool
 	// MaxKernelInodes bounds the inodes the kernel holds (and so the
 	// nodes this process keeps for them): beyond it the oldest unused
-	// ones are forgotten (see shedder). 0 means 100,000; negative means
+	// ones are forgotten (see shedder). 0 means 50,000; negative means
 	// no bound (the kernel forgets only under memory pressure).
 	MaxKernelInodes int
 	// Reserve is the free space on the cache disk that staged writes leave

@@ -12,7 +12,7 @@ import (
 // keeps a node (~0.5 KiB with its maps) for every inode the kernel holds,
 // and the kernel keeps every inode a walk looked up until memory runs
 // short: a walk of a million files would cost the daemon ~800 MiB.
-const defaultMaxKernelInodes = 100_000
+const defaultMaxKernelInodes = 50_000
 
 // shedBatch is how many inodes one round asks the kernel to forget.
 const shedBatch = 4096

@@ -51,3 +51,28 @@ func BenchmarkGetAttr(b *testing.B) {
 		}
 	}
 }
+
+func BenchmarkLookupMiss(b *testing.B) {
+	db := benchDB(b)
+	ctx := context.Background()
+	for i := 0; b.Loop(); i++ {
+		if _, err := db.Lookup(ctx, RootIno, fmt.Sprint("nx", i)); err == nil {
+			b.Fatal("found")
+		}
+	}
+}
+
+// BenchmarkCloseCommit is the commit of a small file's close (not durable).
+func BenchmarkCloseCommit(b *testing.B) {
+	db := benchDB(b)
+	ctx := context.Background()
+	a, err := db.Create(ctx, RootIno, "f", NewNode{Mode: modeFile})
+	if err != nil {
+		b.Fatal(err)
+	}
+	for b.Loop() {
+		if _, err := db.CommitData(ctx, a.Ino, DataCommit{Size: 4096, StagingName: "s", AddStaged: Ranges{{0, 4096}}}); err != nil {
+			b.Fatal(err)
+		}
+	}
+}
