@@ -1,14 +1,13 @@
 package main
 
 import (
-	"bufio"
 	"errors"
-	"fmt"
 	"io"
 	"os"
 	"path/filepath"
-	"strings"
 	"syscall"
+
+	"github.com/cloudfs/cloudfs/fs"
 )
 
 // checkMountpoint reports, as a one-line user error, why dir cannot be
@@ -51,43 +50,8 @@ func checkMountpoint(dir string, nonempty bool) (string, error) {
 	return abs, nil
 }
 
-// isMountpoint reports whether dir (absolute) is a mount point according
-// to /proc/self/mountinfo.
+// isMountpoint reports whether dir (absolute) is a mount point.
 func isMountpoint(dir string) (bool, error) {
-	if r, err := filepath.EvalSymlinks(dir); err == nil {
-		dir = r
-	}
-	f, err := os.Open("/proc/self/mountinfo")
-	if err != nil {
-		return false, fmt.Errorf("read mount table: %w", err)
-	}
-	defer f.Close()
-	sc := bufio.NewScanner(f)
-	for sc.Scan() {
-		fields := strings.Fields(sc.Text())
-		if len(fields) > 4 && unescapeMountinfo(fields[4]) == dir {
-			return true, nil
-		}
-	}
-	return false, sc.Err()
-}
-
-// unescapeMountinfo undoes the kernel's octal escapes (\040 for a space).
-func unescapeMountinfo(s string) string {
-	if !strings.Contains(s, `\`) {
-		return s
-	}
-	var b strings.Builder
-	for i := 0; i < len(s); i++ {
-		if s[i] == '\\' && i+3 < len(s) {
-			var v int
-			if _, err := fmt.Sscanf(s[i+1:i+4], "%03o", &v); err == nil {
-				b.WriteByte(byte(v))
-				i += 3
-				continue
-			}
-		}
-		b.WriteByte(s[i])
-	}
-	return b.String()
+	_, mounted, err := fs.MountType(dir)
+	return mounted, err
 }

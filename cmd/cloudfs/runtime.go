@@ -1,7 +1,6 @@
 package main
 
 import (
-	"bufio"
 	"crypto/sha256"
 	"encoding/hex"
 	"encoding/json"
@@ -11,6 +10,8 @@ import (
 	"path/filepath"
 	"strconv"
 	"strings"
+
+	"github.com/cloudfs/cloudfs/fs"
 )
 
 // The runtime file records, for each live mount, where its daemon's
@@ -132,28 +133,8 @@ func findRuntime(mnt string) (runtimeInfo, error) {
 		"(looked for %s in %s; was it mounted by another user?)", abs, name, strings.Join(dirs, ", "))}
 }
 
-// mountType returns the file system type of the mount at dir (absolute,
-// symlinks resolved) from /proc/self/mountinfo; the last mount wins, as
-// it is the one on top.
+// mountType returns the file system type of the mount at dir and whether
+// dir is a mount point.
 func mountType(dir string) (typ string, mounted bool, err error) {
-	f, err := os.Open("/proc/self/mountinfo")
-	if err != nil {
-		return "", false, fmt.Errorf("read mount table: %w", err)
-	}
-	defer f.Close()
-	sc := bufio.NewScanner(f)
-	for sc.Scan() {
-		fields := strings.Fields(sc.Text())
-		if len(fields) < 5 || unescapeMountinfo(fields[4]) != dir {
-			continue
-		}
-		// Optional fields end with "-", then type, source, options.
-		for i := 6; i+1 < len(fields); i++ {
-			if fields[i] == "-" {
-				typ, mounted = fields[i+1], true
-				break
-			}
-		}
-	}
-	return typ, mounted, sc.Err()
+	return fs.MountType(dir)
 }
