@@ -39,6 +39,8 @@ import (
 	"golang.org/x/sync/singleflight"
 
 	"github.com/cloudfs/cloudfs/chunkstore"
+
+	"github.com/cloudfs/cloudfs/chunkstore/internal/durable"
 )
 
 // ErrNotCached is returned (wrapped) for a chunk the cache does not hold
@@ -104,7 +106,7 @@ func Open(dir string, limit int64, store chunkstore.Store, log *zap.Logger, opts
 	c := &Cache{
 		dir: dir, limit: limit, store: store, log: log,
 		prefetchConc: DefaultPrefetchConcurrency, uploadConc: DefaultUploadConcurrency,
-		writeFile: writeFile, mem: memLRU{limit: DefaultMemoryLimit},
+		writeFile: durable.WriteFile, mem: memLRU{limit: DefaultMemoryLimit},
 		entries: make(map[chunkstore.ID]*entry), lru: list.New(), pins: make(map[chunkstore.ID]bool),
 	}
 	for _, o := range opts {
@@ -138,7 +140,7 @@ func (c *Cache) init() error {
 			}
 		}
 	}
-	if err := syncDir(c.dir); err != nil {
+	if err := durable.SyncDir(c.dir); err != nil {
 		return err
 	}
 	if err := c.scan("dirty"); err != nil {
@@ -268,7 +270,7 @@ func (c *Cache) Pin(id chunkstore.ID) error {
 	if err := c.writeFile(name, nil, true); err != nil {
 		return fmt.Errorf("cache pin %s: %w", id, err)
 	}
-	if err := syncDir(filepath.Dir(name)); err != nil {
+	if err := durable.SyncDir(filepath.Dir(name)); err != nil {
 		return fmt.Errorf("cache pin %s: %w", id, err)
 	}
 	c.mu.Lock()

@@ -11,6 +11,8 @@ import (
 	"golang.org/x/sync/errgroup"
 
 	"github.com/cloudfs/cloudfs/chunkstore"
+
+	"github.com/cloudfs/cloudfs/chunkstore/internal/durable"
 )
 
 // PutDirty stores plain as dirty chunk id, durably (fsynced) before it
@@ -52,7 +54,7 @@ func (c *Cache) PutDirty(id chunkstore.ID, plain []byte) error {
 	c.dirty += size
 	c.evictLocked(0)
 	c.mu.Unlock()
-	if err := syncDir(filepath.Dir(name)); err != nil {
+	if err := durable.SyncDir(filepath.Dir(name)); err != nil {
 		return fmt.Errorf("cache put dirty %s: %w", id, err)
 	}
 	return nil
@@ -80,7 +82,7 @@ func (c *Cache) makeDirty(id chunkstore.ID) (done bool, err error) {
 		c.dirty += e.size
 	}
 	c.mu.Unlock()
-	if err := syncDir(filepath.Dir(c.path("dirty", id))); err != nil {
+	if err := durable.SyncDir(filepath.Dir(c.path("dirty", id))); err != nil {
 		return false, fmt.Errorf("cache put dirty %s: %w", id, err)
 	}
 	return true, nil

@@ -85,35 +85,3 @@ func (c *Cache) writeTemp(id chunkstore.ID, data []byte, sync bool) (string, err
 	}
 	return "", fmt.Errorf("write %s to the chunk cache: %w", id, err)
 }
-
-// writeFile creates name with data, fsyncing it when sync is set.
-func writeFile(name string, data []byte, sync bool) error {
-	f, err := os.OpenFile(name, os.O_WRONLY|os.O_CREATE|os.O_TRUNC, 0o600)
-	if err != nil {
-		return err
-	}
-	_, err = f.Write(data)
-	if err == nil && sync {
-		err = f.Sync()
-	}
-	if cerr := f.Close(); err == nil {
-		err = cerr
-	}
-	return err
-}
-
-// syncDir fsyncs a directory so renames in it are durable.
-func syncDir(dir string) error {
-	f, err := os.Open(dir)
-	if err != nil {
-		return err
-	}
-	err = f.Sync()
-	if cerr := f.Close(); err == nil {
-		err = cerr
-	}
-	if errors.Is(err, syscall.EINVAL) {
-		return nil
-	}
-	return err
-}

@@ -10,6 +10,8 @@ import (
 	"github.com/cloudfs/cloudfs/chunkstore"
 	"github.com/cloudfs/cloudfs/chunkstore/fault"
 	"github.com/cloudfs/cloudfs/chunkstore/storetest"
+
+	"github.com/cloudfs/cloudfs/chunkstore/internal/durable"
 )
 
 func TestUpload(t *testing.T) {
@@ -103,7 +105,7 @@ func TestDiskFull(t *testing.T) {
 			full--
 			return syscall.ENOSPC
 		}
-		return writeFile(name, data, sync)
+		return durable.WriteFile(name, data, sync)
 	}
 	data := storetest.Data(9, 50*kib)
 	id := chunkstore.Hash(data)

@@ -33,6 +33,8 @@ import (
 	"syscall"
 
 	"github.com/cloudfs/cloudfs/chunkstore"
+
+	"github.com/cloudfs/cloudfs/chunkstore/internal/durable"
 )
 
 // Store is a chunkstore.Store in a directory. It is safe for concurrent use
@@ -185,7 +187,7 @@ func (s *Store) Delete(ctx context.Context, key string) error {
 		return fmt.Errorf("local delete %s: %w", key, err)
 	}
 	if err == nil {
-		if err := syncDir(filepath.Dir(p)); err != nil {
+		if err := durable.SyncDir(filepath.Dir(p)); err != nil {
 			return fmt.Errorf("local delete %s: %w", key, err)
 		}
 	}

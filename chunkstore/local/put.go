@@ -7,9 +7,10 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
-	"syscall"
 
 	"github.com/cloudfs/cloudfs/chunkstore"
+
+	"github.com/cloudfs/cloudfs/chunkstore/internal/durable"
 )
 
 // Put writes data durably under key (temp file, fsync, rename, fsync of the
@@ -45,7 +46,7 @@ func (s *Store) Put(ctx context.Context, key string, data []byte, cond chunkstor
 	if err != nil {
 		return "", fmt.Errorf("local put %s: %w", key, err)
 	}
-	if err := syncDir(dir); err != nil {
+	if err := durable.SyncDir(dir); err != nil {
 		return "", fmt.Errorf("local put %s: %w", key, err)
 	}
 	return etagOf(data), nil
@@ -117,7 +118,7 @@ func (s *Store) mkdirs(dir string) error {
 		err := os.Mkdir(next, 0o755)
 		switch {
 		case err == nil:
-			if err := syncDir(cur); err != nil {
+			if err := durable.SyncDir(cur); err != nil {
 				return err
 			}
 		case errors.Is(err, os.ErrExist):
@@ -128,20 +129,4 @@ func (s *Store) mkdirs(dir string) error {
 		cur = next
 	}
 	return nil
-}
-
-// syncDir fsyncs a directory so renames and new entries in it are durable.
-func syncDir(dir string) error {
-	f, err := os.Open(dir)
-	if err != nil {
-		return err
-	}
-	err = f.Sync()
-	if cerr := f.Close(); err == nil {
-		err = cerr
-	}
-	if errors.Is(err, syscall.EINVAL) { // file systems without directory fsync
-		return nil
-	}
-	return err
 }
