@@ -7,6 +7,8 @@ import (
 	"testing"
 
 	"go.uber.org/zap"
+
+	"github.com/cloudfs/cloudfs/chunkstore"
 )
 
 func benchDB(b *testing.B) *DB {
@@ -73,6 +75,32 @@ func BenchmarkCloseCommit(b *testing.B) {
 	for b.Loop() {
 		if _, err := db.CommitData(ctx, a.Ino, DataCommit{Size: 4096, StagingName: "s", AddStaged: Ranges{{0, 4096}}}); err != nil {
 			b.Fatal(err)
+		}
+	}
+}
+
+// BenchmarkExtents looks up the extents under a 128 KiB read (what one
+// FUSE read asks for) in a 1 GiB file of 1024 one-MiB extents.
+func BenchmarkExtents(b *testing.B) {
+	db := benchDB(b)
+	ctx := context.Background()
+	a, err := db.Create(ctx, RootIno, "f", NewNode{Mode: modeFile})
+	if err != nil {
+		b.Fatal(err)
+	}
+	const n, size = 1024, 1 << 20
+	exts := make([]Extent, n)
+	for i := range exts {
+		exts[i] = Extent{Off: int64(i) * size, Len: size, Chunk: chunkstore.Hash([]byte(fmt.Sprint(i)))}
+	}
+	if _, err := db.CommitData(ctx, a.Ino, DataCommit{Size: n * size, Insert: exts}); err != nil {
+		b.Fatal(err)
+	}
+	for i := 0; b.Loop(); i++ {
+		off := int64(i*7919%n)*size + 512<<10 // the middle of an extent
+		got, err := db.Extents(ctx, a.Ino, off, 128<<10)
+		if err != nil || len(got) != 1 {
+			b.Fatalf("extents at %d: %d, %v", off, len(got), err)
 		}
 	}
 }
