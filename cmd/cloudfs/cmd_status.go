@@ -3,7 +3,6 @@ package main
 import (
 	"context"
 	"encoding/json"
-	"errors"
 	"fmt"
 	"io"
 	"os"
@@ -21,11 +20,8 @@ func cmdStatus(args []string) error {
 		fmt.Fprintf(os.Stderr, "usage: cloudfs status [--json] MOUNTPOINT\n\n%s", fl.FlagUsages())
 	}
 	asJSON := fl.Bool("json", false, "print the figures as JSON")
-	if err := fl.Parse(args); err != nil {
-		if errors.Is(err, pflag.ErrHelp) {
-			return err
-		}
-		return userError("%v", err)
+	if err := parseFlags(fl, args); err != nil {
+		return err
 	}
 	if fl.NArg() != 1 {
 		fl.Usage()

@@ -20,11 +20,8 @@ func cmdSync(args []string) error {
 			"or exits non-zero with the reason.\n\n%s", fl.FlagUsages())
 	}
 	timeout := fl.Duration("timeout", 0, "give up after this long (0: wait as long as it takes)")
-	if err := fl.Parse(args); err != nil {
-		if errors.Is(err, pflag.ErrHelp) {
-			return err
-		}
-		return userError("%v", err)
+	if err := parseFlags(fl, args); err != nil {
+		return err
 	}
 	if fl.NArg() != 1 {
 		fl.Usage()

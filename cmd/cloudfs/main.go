@@ -81,3 +81,16 @@ func run(args []string) error {
 	}
 	return userError("unknown command %q (try cloudfs --help)", args[0])
 }
+
+// parseFlags parses a command's flags: --help is passed on as
+// pflag.ErrHelp (main prints nothing more and exits 0), any other problem
+// becomes a one-line user error.
+func parseFlags(fl *pflag.FlagSet, args []string) error {
+	if err := fl.Parse(args); err != nil {
+		if errors.Is(err, pflag.ErrHelp) {
+			return err
+		}
+		return userError("%v", err)
+	}
+	return nil
+}

@@ -50,11 +50,8 @@ func cmdMount(args []string) error {
 	fl.StringVar(&f.s3.region, "region", "", "S3 region (default AWS_REGION, AWS_DEFAULT_REGION, the profile's, else "+s3.DefaultRegion+")")
 	fl.StringVar(&f.s3.profile, "profile", "", "AWS shared config profile (default AWS_PROFILE)")
 	fl.DurationVar(&f.s3.connectTimeout, "connect-timeout", s3.DefaultConnectTimeout, "bound on connecting to the S3 endpoint and on the bucket check at mount")
-	if err := fl.Parse(args); err != nil {
-		if errors.Is(err, pflag.ErrHelp) {
-			return err
-		}
-		return userError("%v", err)
+	if err := parseFlags(fl, args); err != nil {
+		return err
 	}
 	if f.settleDelay < 0 {
 		return userError("--settle-delay must not be negative")
