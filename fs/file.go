@@ -82,30 +82,44 @@ func (n *node) openAttr(ctx context.Context, flags uint32, created *index.Attr) 
 var _ = (gofs.FileReader)((*handle)(nil))
 
 func (h *handle) Read(ctx context.Context, dest []byte, off int64) (fuse.ReadResult, syscall.Errno) {
+	// Readahead first, so that its fetches overlap this read's.
+	h.readahead(ctx, off, int64(len(dest)))
 	n, err := h.fd.read(ctx, dest, off)
 	if err != nil {
 		return nil, h.n.fsys.toErrno("read", err)
 	}
-	h.readahead(ctx, off, int64(n))
 	return fuse.ReadResultData(dest[:n]), 0
 }
 
+// seqSlack is how far from the end of the reads before it a read may start
+// and still count as sequential: the kernel's readahead requests of one
+// sequential reader are served concurrently and arrive slightly out of
+// order.
+const seqSlack = 512 << 10
+
 // readahead prefetches the chunks of the next Config.Readahead bytes when
-// reads are sequential.
+// reads are sequential, topping the window up every quarter of it so that
+// fetches stay in flight while the reader consumes the bytes ahead.
 func (h *handle) readahead(ctx context.Context, off, n int64) {
 	h.mu.Lock()
-	sequential := off == h.nextOff && n > 0
-	h.nextOff = off + n
+	sequential := n > 0 && off >= h.nextOff-seqSlack && off <= h.nextOff+seqSlack
+	if sequential {
+		h.nextOff = max(h.nextOff, off+n)
+	} else {
+		h.nextOff = off + n
+	}
+	end := h.nextOff
 	window := h.n.fsys.cfg.Readahead
-	from := max(h.prefetched, off+n)
-	if !sequential || h.prefetched-(off+n) > window/2 {
+	from := max(h.prefetched, end)
+	if !sequential || h.prefetched-end > window-window/4 {
 		h.mu.Unlock()
 		return
 	}
-	h.prefetched = off + n + window
+	to := end + window
+	h.prefetched = to
 	h.mu.Unlock()
 
-	exts, err := h.n.fsys.idx.Extents(bg(ctx), h.fd.ino, from, off+n+window-from)
+	exts, err := h.n.fsys.idx.Extents(bg(ctx), h.fd.ino, from, to-from)
 	if err != nil || len(exts) == 0 {
 		return
 	}
@@ -120,8 +134,13 @@ func (h *handle) readahead(ctx context.Context, off, n int64) {
 			ids = append(ids, e.Chunk)
 		}
 	}
-	if len(ids) > 0 {
-		h.n.fsys.chunks.Prefetch(bg(ctx), ids)
+	if len(ids) > 0 && !h.n.fsys.chunks.Prefetch(bg(ctx), ids) {
+		// Dropped: let a later read ask for these bytes again.
+		h.mu.Lock()
+		if h.prefetched == to {
+			h.prefetched = from
+		}
+		h.mu.Unlock()
 	}
 }
 

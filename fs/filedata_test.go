@@ -33,10 +33,11 @@ func (m *memChunks) ReadChunk(ctx context.Context, id chunkstore.ID) ([]byte, er
 	return data, nil
 }
 
-func (m *memChunks) Prefetch(ctx context.Context, ids []chunkstore.ID) {
+func (m *memChunks) Prefetch(ctx context.Context, ids []chunkstore.ID) bool {
 	m.mu.Lock()
 	defer m.mu.Unlock()
 	m.prefetch = append(m.prefetch, ids...)
+	return true
 }
 
 func (m *memChunks) add(data []byte) chunkstore.ID {

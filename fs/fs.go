@@ -26,8 +26,9 @@ type ChunkReader interface {
 	// The caller must not modify the returned bytes.
 	ReadChunk(ctx context.Context, id chunkstore.ID) ([]byte, error)
 	// Prefetch starts fetching ids into the cache in the background
-	// (readahead) and returns at once. Failures are only logged.
-	Prefetch(ctx context.Context, ids []chunkstore.ID)
+	// (readahead) and returns at once. Failures are only logged. It
+	// reports false when it dropped the request (too many in progress).
+	Prefetch(ctx context.Context, ids []chunkstore.ID) bool
 }
 
 // Config configures New.

@@ -153,8 +153,9 @@ func (c *Cache) insertClean(id chunkstore.ID, plain []byte) error {
 
 // Prefetch fetches the given chunks that are not cached yet, at most the
 // prefetch concurrency at a time, and returns the first error after all
-// have been tried. It is meant for readahead and pinning; run it in its own
-// goroutine to fire and forget (cancel ctx to stop it).
+// have been tried. The fetched plaintexts also enter View's memory layer.
+// It is meant for readahead; run it in its own goroutine to fire and
+// forget (cancel ctx to stop it).
 func (c *Cache) Prefetch(ctx context.Context, ids []chunkstore.ID) error {
 	var g errgroup.Group
 	g.SetLimit(c.prefetchConc)
@@ -169,7 +170,12 @@ func (c *Cache) Prefetch(ctx context.Context, ids []chunkstore.ID) error {
 			continue
 		}
 		g.Go(func() error {
-			_, err := c.Get(ctx, id)
+			data, err := c.Get(ctx, id)
+			if err == nil {
+				// Verified by Get: View serves it without reading and
+				// hashing the cached file again.
+				c.mem.put(id, data)
+			}
 			return err
 		})
 	}

@@ -10,7 +10,7 @@ import (
 
 // chunkReader adapts the chunk cache to fs.ChunkReader: Prefetch runs in
 // the background, at most a few batches at a time (readahead beyond that
-// is dropped, not queued).
+// is dropped, not queued; the file system tries it again later).
 type chunkReader struct {
 	c    *cache.Cache
 	log  *zap.Logger
@@ -18,18 +18,18 @@ type chunkReader struct {
 }
 
 func newChunkReader(c *cache.Cache, log *zap.Logger) *chunkReader {
-	return &chunkReader{c: c, log: log, slot: make(chan struct{}, 4)}
+	return &chunkReader{c: c, log: log, slot: make(chan struct{}, 8)}
 }
 
 func (r *chunkReader) ReadChunk(ctx context.Context, id chunkstore.ID) ([]byte, error) {
 	return r.c.View(ctx, id)
 }
 
-func (r *chunkReader) Prefetch(ctx context.Context, ids []chunkstore.ID) {
+func (r *chunkReader) Prefetch(ctx context.Context, ids []chunkstore.ID) bool {
 	select {
 	case r.slot <- struct{}{}:
 	default:
-		return
+		return false
 	}
 	go func() {
 		defer func() { <-r.slot }()
@@ -37,4 +37,5 @@ func (r *chunkReader) Prefetch(ctx context.Context, ids []chunkstore.ID) {
 			r.log.Warn("readahead", zap.Error(err))
 		}
 	}()
+	return true
 }
