@@ -602,8 +602,18 @@ func (r *benchRun) smallFiles(ctx context.Context) error {
 	if err := makeSmallFiles(src, r.cfg.smallFiles); err != nil {
 		return err
 	}
+	if err := r.copyIn(ctx, src, "small", r.row.smallFiles, r.cfg.smallFiles); err != nil {
+		return err
+	}
+	return r.settle(ctx)
+}
+
+// copyIn copies the directory src into each target as name with `cp -r`
+// followed by `sync -f` (so every target pays for durability) and records
+// n entries per second of both into row.
+func (r *benchRun) copyIn(ctx context.Context, src, name string, row *benchreport.Row, n int) error {
 	for _, t := range r.targets() {
-		dst := filepath.Join(t.dir, "small")
+		dst := filepath.Join(t.dir, name)
 		cp, err := timed(ctx, nil, nil, "cp", "-r", src, dst)
 		if err != nil {
 			return err
@@ -612,9 +622,9 @@ func (r *benchRun) smallFiles(ctx context.Context) error {
 		if err != nil {
 			return err
 		}
-		record(r.row.smallFiles, t, perSec(r.cfg.smallFiles, cp+sync))
+		record(row, t, perSec(n, cp+sync))
 	}
-	return r.settle(ctx)
+	return nil
 }
 
 // settle commits what the mount has queued (untimed), so that uploads do
@@ -634,17 +644,8 @@ func (r *benchRun) tree(ctx context.Context) error {
 		return err
 	}
 	n := len(paths)
-	for _, t := range r.targets() {
-		dst := filepath.Join(t.dir, "tree")
-		cp, err := timed(ctx, nil, nil, "cp", "-r", src, dst)
-		if err != nil {
-			return err
-		}
-		sync, err := timed(ctx, nil, nil, "sync", "-f", dst)
-		if err != nil {
-			return err
-		}
-		record(r.row.treeCreate, t, perSec(n, cp+sync))
+	if err := r.copyIn(ctx, src, "tree", r.row.treeCreate, n); err != nil {
+		return err
 	}
 	if err := r.settle(ctx); err != nil {
 		return err
