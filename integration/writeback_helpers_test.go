@@ -63,6 +63,16 @@ func (v s3Volume) bytes(t *testing.T) int64 {
 	return n
 }
 
+// addedBy runs change on the mount at mnt, syncs it, and returns how many
+// bytes the volume gained meanwhile.
+func (v s3Volume) addedBy(t *testing.T, mnt string, change func()) int64 {
+	t.Helper()
+	before := v.bytes(t)
+	change()
+	cloudfsSyncOK(t, v.m, mnt)
+	return v.bytes(t) - before
+}
+
 // chunks returns the number of chunk objects in the volume.
 func (v s3Volume) chunks(t *testing.T) int {
 	t.Helper()
