@@ -15,14 +15,24 @@ const (
 	maxXattrValue = 64 << 10
 )
 
-// xattrErrno rejects names cloudfs does not store: POSIX ACLs would be
-// stored but not enforced, so they are refused like on a file system
-// mounted with noacl.
+// xattrErrno rejects names cloudfs does not store, with EOPNOTSUPP as
+// ext4 does for what it was mounted without:
+//   - POSIX ACLs would be stored but not enforced, so they are refused as
+//     on a file system mounted with noacl;
+//   - security.selinux: a label belongs to the policy of the machine that
+//     mounts, not to the bucket (NFS without labeled NFS refuses it too).
+//     On a host with SELinux enabled the kernel answers it from the
+//     mount's policy label without asking the file system.
+//
+// Refusing them (rather than answering ENODATA) also tells ls, cp and
+// other coreutils that the file system has neither, once: they remember
+// it per device and stop asking for every file (two FUSE round trips per
+// entry of ls -l).
 func xattrErrno(name string) syscall.Errno {
 	switch {
 	case len(name) > maxXattrName:
 		return syscall.ERANGE
-	case name == "system.posix_acl_access", name == "system.posix_acl_default":
+	case name == "system.posix_acl_access", name == "system.posix_acl_default", name == "security.selinux":
 		return syscall.EOPNOTSUPP
 	case !strings.HasPrefix(name, "user.") && !strings.HasPrefix(name, "trusted.") &&
 		!strings.HasPrefix(name, "security.") && !strings.HasPrefix(name, "system."):
@@ -35,9 +45,6 @@ var _ = (gofs.NodeGetxattrer)((*node)(nil))
 
 func (n *node) Getxattr(ctx context.Context, attr string, dest []byte) (uint32, syscall.Errno) {
 	if e := xattrErrno(attr); e != 0 {
-		if e == syscall.EOPNOTSUPP {
-			return 0, syscall.ENODATA
-		}
 		return 0, e
 	}
 	if !n.fsys.idx.MayHaveXattrs(n.ino()) {
