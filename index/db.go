@@ -66,6 +66,15 @@ type DB struct {
 	// wmu); writers update it under wmu.
 	xattrs xattrSet
 
+	// orphans holds the inodes that may have no links left (a superset:
+	// an inode joins when a transaction that may leave it unlinked runs,
+	// and leaves when Forget finds it linked or deletes it). Forget, which
+	// the kernel sends for every inode it drops, runs a query only for
+	// these: a walk of a large tree makes the kernel forget inodes by the
+	// thousand. Open starts it empty (purgeOrphans deleted every orphan).
+	omu     sync.Mutex // a leaf lock
+	orphans map[uint64]struct{}
+
 	rmu    sync.Mutex
 	rstmts map[string]*sql.Stmt // the read pool's (database/sql prepares them once per connection)
 	closed bool
@@ -107,7 +116,7 @@ func Open(ctx context.Context, path string, opts Options, log *zap.Logger) (*DB,
 		return nil, fmt.Errorf("open index %s: %w", path, mapErr(err))
 	}
 	db := &DB{path: path, log: log, now: opts.Now, w: w, wdb: wdb, unpersisted: map[uint64]int{},
-		stmts: map[string]*sql.Stmt{}, rstmts: map[string]*sql.Stmt{}}
+		stmts: map[string]*sql.Stmt{}, rstmts: map[string]*sql.Stmt{}, orphans: map[uint64]struct{}{}}
 	if err := db.migrate(ctx, opts); err != nil {
 		w.Close()
 		wdb.Close()

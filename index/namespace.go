@@ -232,6 +232,7 @@ func (db *DB) CreateUnlinked(ctx context.Context, parent uint64, n NewNode) (Att
 		if err != nil {
 			return err
 		}
+		db.addOrphan(uint64(id))
 		a, err = getAttrTx(tx, uint64(id))
 		return err
 	})
@@ -293,7 +294,7 @@ func (db *DB) Link(ctx context.Context, ino, parent uint64, name string) (Attr, 
 
 // dropLinkTx removes one link of the inode a (whose entry is already gone):
 // directories go to nlink 0 and take a link from their parent.
-func dropLinkTx(tx querier, a Attr, parent uint64, now int64) (Removed, error) {
+func (db *DB) dropLinkTx(tx querier, a Attr, parent uint64, now int64) (Removed, error) {
 	nlink := a.Nlink - 1
 	if a.IsDir() {
 		nlink = 0
@@ -303,6 +304,9 @@ func dropLinkTx(tx querier, a Attr, parent uint64, now int64) (Removed, error) {
 	}
 	if _, err := tx.Exec(`UPDATE inodes SET nlink = ?, ctime_ns = ? WHERE ino = ?`, nlink, now, a.Ino); err != nil {
 		return Removed{}, err
+	}
+	if nlink == 0 {
+		db.addOrphan(a.Ino)
 	}
 	return Removed{Ino: a.Ino, Nlink: nlink}, nil
 }
@@ -351,7 +355,7 @@ func (db *DB) remove(ctx context.Context, op string, parent uint64, name string,
 			return err
 		}
 		now := db.nowNS()
-		if rm, err = dropLinkTx(tx, a, parent, now); err != nil {
+		if rm, err = db.dropLinkTx(tx, a, parent, now); err != nil {
 			return err
 		}
 		if err := touchTx(tx, parent, now); err != nil {
@@ -424,24 +428,40 @@ func (db *DB) Parent(ctx context.Context, ino uint64) (parent uint64, name strin
 // Forget deletes inode ino with everything that belongs to it if it has no
 // links left (an orphan no longer open). It returns the name of the staging
 // file the caller should now remove ("" if none) and whether the inode was
-// deleted. A linked inode is left alone.
+// deleted. A linked inode is left alone, without a query unless it lost a
+// link since Open.
 func (db *DB) Forget(ctx context.Context, ino uint64) (staging string, deleted bool, err error) {
+	db.omu.Lock()
+	_, maybe := db.orphans[ino]
+	db.omu.Unlock()
+	if !maybe {
+		return "", false, nil
+	}
+	settled := false // the inode is linked or gone: it leaves the set
 	err = db.write(ctx, false, func(tx querier) error {
 		var nlink uint32
 		if err := tx.QueryRow(`SELECT nlink FROM inodes WHERE ino = ?`, ino).Scan(&nlink); err != nil {
 			if errors.Is(err, sql.ErrNoRows) {
+				settled = true
 				return nil
 			}
 			return err
 		}
 		if nlink > 0 || ino == RootIno {
+			settled = true
 			return nil
 		}
 		var err error
 		staging, err = deleteInodeTx(tx, ino)
 		deleted = err == nil
+		settled = deleted
 		return err
 	})
+	if settled {
+		db.omu.Lock()
+		delete(db.orphans, ino)
+		db.omu.Unlock()
+	}
 	if err != nil {
 		return "", false, fmt.Errorf("forget %d: %w", ino, err)
 	}
@@ -469,6 +489,13 @@ func deleteInodeTx(tx querier, ino uint64) (string, error) {
 		}
 	}
 	return staging, nil
+}
+
+// addOrphan records that ino may have no links left (see DB.orphans).
+func (db *DB) addOrphan(ino uint64) {
+	db.omu.Lock()
+	db.orphans[ino] = struct{}{}
+	db.omu.Unlock()
 }
 
 // purgeOrphans deletes all orphans (at Open: no file can be open yet).

@@ -134,7 +134,7 @@ func (db *DB) renameTx(tx querier, oldParent uint64, oldName string, newParent u
 			if _, err := tx.Exec(`DELETE FROM dentries WHERE parent = ? AND name = ?`, newParent, newName); err != nil {
 				return rm, err
 			}
-			if rm, err = dropLinkTx(tx, dst, newParent, now); err != nil {
+			if rm, err = db.dropLinkTx(tx, dst, newParent, now); err != nil {
 				return rm, err
 			}
 		}
