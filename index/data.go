@@ -199,6 +199,11 @@ type DataCommit struct {
 	Insert []Extent
 	// Durable commits with synchronous=FULL (close, fsync).
 	Durable bool
+	// KeepUnpersisted leaves the file marked unpersisted (MarkUnpersisted)
+	// after the commit: its staging file is still written behind the
+	// index's back (a passthrough session), so bytes read from it may
+	// already be newer than this commit. EndUnpersisted ends the mark.
+	KeepUnpersisted bool
 }
 
 // CommitData applies c to inode ino, bumps its data version, queues it
@@ -251,8 +256,29 @@ func (db *DB) CommitData(ctx context.Context, ino uint64, c DataCommit) (Staging
 	if err != nil {
 		return s, fmt.Errorf("commit data of %d: %w", ino, err)
 	}
-	delete(db.unpersisted, ino)
+	if !c.KeepUnpersisted {
+		delete(db.unpersisted, ino)
+	}
 	return s, nil
+}
+
+// EndUnpersisted ends an unpersisted period without a commit (the last
+// commit of a passthrough session was made with KeepUnpersisted, and
+// nothing changed since).
+func (db *DB) EndUnpersisted(ino uint64) {
+	db.wmu.Lock()
+	delete(db.unpersisted, ino)
+	db.wmu.Unlock()
+}
+
+// Unpersisted reports whether ino's staging file may hold bytes that no
+// commit records yet (between MarkUnpersisted and the commit that ends
+// it). The uploader leaves such a file for a later round rather than read
+// bytes that are still changing.
+func (db *DB) Unpersisted(ino uint64) bool {
+	db.wmu.Lock()
+	defer db.wmu.Unlock()
+	return db.unpersisted[ino] > 0
 }
 
 // MarkUnpersisted records that bytes are about to be written to ino's

@@ -47,6 +47,15 @@ func (a *attempt) resolveFiles(ctx context.Context) error {
 			mu.Unlock()
 			continue
 		}
+		if u.db.Unpersisted(ino) {
+			// Still being written behind the index's back (a
+			// passthrough session): its bytes are read once the writer
+			// commits for the last time. Like a failed file it keeps
+			// its last committed entry and stays queued, but with no
+			// error and no backoff.
+			a.busy[ino] = true
+			continue
+		}
 		g.Go(func() error {
 			refs, ids, cur, err := u.chunkFile(gctx, f)
 			mu.Lock()
@@ -156,12 +165,12 @@ func (a *attempt) buildDir(ctx context.Context, d *index.SnapDir, depth int, b *
 				return ent.Subtree, err
 			}
 			err = td.Set(ent)
-		case ent.Type == tree.TypeFile && a.failed[e.Ino] != nil:
+		case ent.Type == tree.TypeFile && (a.failed[e.Ino] != nil || a.busy[e.Ino]):
 			if old, err = a.oldTree(ctx, d.Ino, old); err != nil {
 				return chunkstore.ID{}, err
 			}
 			if prev := old.Find(ent.Name); prev != nil && prev.Type == tree.TypeFile {
-				err = td.Set(*prev) // keep what was committed; the file stays failed
+				err = td.Set(*prev) // keep what was committed; the file stays queued
 			}
 		case ent.Type == tree.TypeFile:
 			if e.Nlink > 1 {

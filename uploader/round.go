@@ -29,7 +29,7 @@ type RoundResult struct {
 	Chunks  cache.UploadStats // chunks uploaded vs already present
 	Objects int               // tree and manifest objects written
 	Done    int               // queue entries taken off
-	Changed int               // files changed during the upload (still queued)
+	Changed int               // files changed during the upload, or still being written (still queued)
 	Failed  int               // files failed on their own (still queued, with the reason)
 }
 
@@ -60,7 +60,7 @@ func (u *Uploader) Round(ctx context.Context, urgent bool) (RoundResult, error) 
 		return RoundResult{}, err
 	}
 	a := &attempt{u: u, items: items, res: RoundResult{Items: len(items)},
-		refs: map[uint64][]chunkstore.Ref{}, failed: map[uint64]error{}}
+		refs: map[uint64][]chunkstore.Ref{}, failed: map[uint64]error{}, busy: map[uint64]bool{}}
 	u.setUploading(len(items))
 	defer u.setUploading(0)
 	if err := a.run(ctx); err != nil {
@@ -85,6 +85,7 @@ type attempt struct {
 	newIDs  []chunkstore.ID             // chunks cut this round
 	check   map[chunkstore.ID]bool      // chunks the new entries reference
 	failed  map[uint64]error            // files that failed on their own
+	busy    map[uint64]bool             // files still being written: left queued, unread
 }
 
 func (a *attempt) run(ctx context.Context) error {
@@ -202,7 +203,7 @@ func (a *attempt) apply(ctx context.Context, commitID chunkstore.ID, dirs map[ui
 	u := a.u
 	items := make([]index.DirtyItem, 0, len(a.snap.Items))
 	for _, it := range a.snap.Items {
-		if a.failed[it.Ino] == nil {
+		if a.failed[it.Ino] == nil && !a.busy[it.Ino] {
 			items = append(items, it)
 		}
 	}
@@ -210,7 +211,7 @@ func (a *attempt) apply(ctx context.Context, commitID chunkstore.ID, dirs map[ui
 	if err != nil {
 		return err
 	}
-	a.res.Done, a.res.Changed = r.Done, len(r.Changed)
+	a.res.Done, a.res.Changed = r.Done, len(r.Changed)+len(a.busy)
 	for ino, ferr := range a.failed {
 		u.log.Error("file cannot be uploaded", zap.Uint64("ino", ino), zap.Error(ferr))
 		if err := u.db.FailDirty(ctx, ino, ferr, time.Time{}); err != nil && !errors.Is(err, index.ErrNotFound) {

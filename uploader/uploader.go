@@ -203,6 +203,7 @@ func (u *Uploader) sync(runCtx, callerCtx context.Context) error {
 	if _, err := u.db.RetryFailed(runCtx); err != nil {
 		return err
 	}
+	var busy uint64 // a queued inode still being written
 	for range maxSyncRounds {
 		if err := callerCtx.Err(); err != nil {
 			return err
@@ -224,17 +225,37 @@ func (u *Uploader) sync(runCtx, callerCtx context.Context) error {
 		if len(old) == 0 {
 			return nil
 		}
+		busy = 0
 		for _, it := range old {
 			if it.LastError != "" {
 				return fmt.Errorf("inode %d not uploaded: %s", it.Ino, it.LastError)
+			}
+			if u.db.Unpersisted(it.Ino) {
+				busy = it.Ino
 			}
 		}
 		if r.Items == 0 {
 			return fmt.Errorf("%d queued inodes were not taken by a round", len(old))
 		}
+		if busy != 0 {
+			// A writer is between a write and its commit: give it a
+			// moment rather than spin.
+			select {
+			case <-time.After(syncBusyWait):
+			case <-callerCtx.Done():
+				return callerCtx.Err()
+			}
+		}
+	}
+	if busy != 0 {
+		return fmt.Errorf("sync: inode %d is still open for writing through another descriptor (it is uploaded once closed)", busy)
 	}
 	return fmt.Errorf("sync: still queued after %d rounds (files keep changing)", maxSyncRounds)
 }
+
+// syncBusyWait is how long SyncNow waits before another round when a
+// queued file is still being written.
+const syncBusyWait = 100 * time.Millisecond
 
 // WaitCommitted waits until inode ino is off the queue (its content and
 // names are committed: close of a mount with --writeback=false). It makes

@@ -295,3 +295,36 @@ func TestVanishedStagingKeepsCommittedVersion(t *testing.T) {
 	}
 	wantFile(t, loadRemote(t, f.mem), "/x", []byte("version one"))
 }
+
+// TestBusyFileWaits: a file whose staging file is still being written
+// behind the index (a passthrough session, index.MarkUnpersisted) is not
+// read; it keeps its last committed entry, stays queued without an error,
+// and is uploaded once the writer is done.
+func TestBusyFileWaits(t *testing.T) {
+	f := newFixture(t)
+	x := f.create(index.RootIno, "x", modeReg|0o644)
+	f.write(x, 0, []byte("version one"))
+	f.round()
+	f.write(x, 0, []byte("version two"))
+	f.db.MarkUnpersisted(x)
+	f.create(index.RootIno, "y", modeReg|0o644) // the root is rewritten
+	r := f.round()
+	if r.Failed != 0 || r.Changed != 1 || r.Commit.IsZero() {
+		t.Fatalf("round %+v: want a commit with the busy file left changed, not failed", r)
+	}
+	ns := loadRemote(t, f.mem)
+	wantFile(t, ns, "/x", []byte("version one"))
+	if _, ok := ns["/y"]; !ok {
+		t.Fatal("the rest of the round was not committed")
+	}
+	it, err := f.db.Dirty(f.ctx, x)
+	if err != nil || it.LastError != "" || it.Attempts != 0 {
+		t.Fatalf("busy file's entry %+v, %v: want queued with no error", it, err)
+	}
+	f.db.EndUnpersisted(x)
+	f.round()
+	wantFile(t, loadRemote(t, f.mem), "/x", []byte("version two"))
+	if n := f.queued(); n != 0 {
+		t.Fatalf("%d entries still queued", n)
+	}
+}
