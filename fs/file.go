@@ -2,6 +2,8 @@ package fs
 
 import (
 	"context"
+	"errors"
+	"fmt"
 	"sync"
 	"syscall"
 
@@ -17,7 +19,9 @@ type handle struct {
 	n          *node
 	fd         *fileData
 	appendMode bool
-	writable   bool // opened for writing: close waits for Config.Committer
+	writable   bool   // opened for writing: close waits for Config.Committer
+	pid        uint32 // the process that opened it (0: unknown)
+	pt         bool   // in passthrough mode (see passthrough.go)
 
 	mu         sync.Mutex // guards the readahead state
 	nextOff    int64      // where a sequential reader reads next
@@ -68,20 +72,37 @@ func (n *node) openAttr(ctx context.Context, flags uint32, created *index.Attr) 
 	fd.mu.RLock()
 	mtime, size := fd.mtime, fd.size
 	fd.mu.RUnlock()
+	h := &handle{n: n, fd: fd, appendMode: flags&syscall.O_APPEND != 0,
+		writable: flags&syscall.O_ACCMODE != syscall.O_RDONLY, pid: callerPID(ctx)}
 	f.mu.Lock()
+	if err := f.ptOpenLocked(h, fd); err != nil {
+		f.mu.Unlock()
+		f.release(ctx, fd)
+		return nil, false, err
+	}
+	if h.pid != 0 {
+		f.openers[h.pid]++
+	}
 	// While the file data stays open every change goes through the
 	// kernel, whose cache therefore stays valid; a file data loaded
 	// afresh is compared with what the kernel's cache was left holding.
+	// (A passthrough handle does not use that cache.)
 	keep := fd.refs > 1 || n.cacheMtime == mtime && n.cacheSize == size
 	n.cacheMtime, n.cacheSize = mtime, size
 	f.mu.Unlock()
-	return &handle{n: n, fd: fd, appendMode: flags&syscall.O_APPEND != 0,
-		writable: flags&syscall.O_ACCMODE != syscall.O_RDONLY}, keep, nil
+	return h, keep, nil
 }
 
 var _ = (gofs.FileReader)((*handle)(nil))
 
 func (h *handle) Read(ctx context.Context, dest []byte, off int64) (fuse.ReadResult, syscall.Errno) {
+	if h.pt {
+		// Only if the kernel did not take the handle after all: see
+		// what it wrote first.
+		h.fd.mu.Lock()
+		h.fd.ptRefreshLocked()
+		h.fd.mu.Unlock()
+	}
 	// Readahead first, so that its fetches overlap this read's.
 	h.readahead(ctx, off, int64(len(dest)))
 	n, err := h.fd.read(ctx, dest, off)
@@ -188,15 +209,34 @@ var _ = (gofs.FileReleaser)((*handle)(nil))
 
 func (h *handle) Release(ctx context.Context) syscall.Errno {
 	f := h.n.fsys
+	f.mu.Lock()
+	if h.pid != 0 {
+		if f.openers[h.pid]--; f.openers[h.pid] <= 0 {
+			delete(f.openers, h.pid)
+		}
+	}
+	f.mu.Unlock()
+	h.fd.mu.Lock()
+	if h.pt && h.writable {
+		h.fd.ptWriters--
+	}
+	h.fd.mu.Unlock()
 	f.release(bg(ctx), h.fd)
 	// The kernel's cache now holds what this handle left (every change
-	// went through it): a later open that finds the same keeps it.
+	// went through it): a later open that finds the same keeps it. A
+	// passthrough session bypassed that cache, which is stale since.
 	h.fd.mu.RLock()
-	mtime, size := h.fd.mtime, h.fd.size
+	mtime, size, stale := h.fd.mtime, h.fd.size, h.fd.ptUsed
 	h.fd.mu.RUnlock()
 	f.mu.Lock()
 	h.n.cacheMtime, h.n.cacheSize = mtime, size
+	if stale {
+		h.n.cacheMtime = -1
+	}
 	f.mu.Unlock()
+	if h.pt {
+		f.ptReleasing(ctx, h.fd)
+	}
 	return 0
 }
 
@@ -227,6 +267,7 @@ func (fd *fileData) allocate(ctx context.Context, off, n int64, mode uint32) err
 	}
 	fd.mu.Lock()
 	defer fd.mu.Unlock()
+	fd.ptRefreshLocked()
 	if err := fd.ensureStagingLocked(); err != nil {
 		return err
 	}
@@ -252,10 +293,14 @@ func (fd *fileData) allocate(ctx context.Context, off, n int64, mode uint32) err
 			return err
 		}
 		if mode&fallocKeepSize != 0 || off+n <= fd.size {
+			fd.ptRebaseLocked()
 			return nil
 		}
 		fd.beginChangeLocked()
 		fd.size = off + n
+	}
+	if err := fd.ptSyncSizeLocked(); err != nil {
+		return err
 	}
 	return fd.commitLocked(ctx, false)
 }
@@ -270,11 +315,20 @@ func (h *handle) Lseek(ctx context.Context, off uint64, whence uint32) (uint64, 
 
 func (h *handle) lseekIno(ctx context.Context, off uint64, whence uint32) (uint64, syscall.Errno) {
 	fd := h.fd
-	fd.mu.RLock()
-	defer fd.mu.RUnlock()
+	fd.mu.Lock()
+	defer fd.mu.Unlock()
+	fd.ptRefreshLocked()
 	o := int64(off)
 	if o >= fd.size {
 		return 0, syscall.ENXIO
+	}
+	if fd.pt {
+		// The staging file is the whole file, holes included.
+		r, err := unix.Seek(int(fd.staging.Fd()), o, int(whence))
+		if err != nil {
+			return 0, fd.fsys.toErrno("lseek", err)
+		}
+		return uint64(min(r, fd.size)), 0
 	}
 	exts, err := fd.fsys.idx.Extents(bg(ctx), fd.ino, o, fd.size-o)
 	if err != nil {
@@ -341,6 +395,8 @@ func copyRange(ctx context.Context, src *fileData, srcOff int64, dst *fileData, 
 		second.mu.Lock()
 		defer second.mu.Unlock()
 	}
+	src.ptRefreshLocked()
+	dst.ptRefreshLocked()
 	n = min(n, src.size-srcOff)
 	if n <= 0 {
 		return 0, nil
@@ -361,6 +417,11 @@ func copyRange(ctx context.Context, src *fileData, srcOff int64, dst *fileData, 
 		}
 	}
 	staged := src.ranges.Clip(srcOff, n)
+	if dst.pt && len(clones) > 0 {
+		// The kernel reads a file in a passthrough session from its
+		// staging file alone: the clone's bytes must be there.
+		return copyMaterialize(ctx, src, srcOff, dst, dstOff, n, clones, staged)
+	}
 	if len(staged) > 0 {
 		if err := dst.fsys.space.take(staged.Bytes()); err != nil {
 			return 0, err
@@ -379,6 +440,9 @@ func copyRange(ctx context.Context, src *fileData, srcOff int64, dst *fileData, 
 		dst.added = dst.added.Add(r.Off+shift, r.Len)
 	}
 	dst.size = max(dst.size, dstOff+n)
+	if err := dst.ptSyncSizeLocked(); err != nil {
+		return 0, err
+	}
 	// The clones go in with this commit, after its cut.
 	st, err := dst.fsys.idx.CommitData(bg(ctx), dst.ino, index.DataCommit{
 		Size: dst.size, Mtime: dst.mtime, Ctime: dst.ctime,
@@ -393,6 +457,52 @@ func copyRange(ctx context.Context, src *fileData, srcOff int64, dst *fileData, 
 		dst.dataUnsynced = true
 	}
 	return n, nil
+}
+
+// copyMaterialize is copyRange into a file in a passthrough session (both
+// file datas locked): the source's chunks are read and written into the
+// target's staging file, and its staged bytes copied inside the kernel.
+func copyMaterialize(ctx context.Context, src *fileData, srcOff int64, dst *fileData, dstOff, n int64,
+	clones []index.Extent, staged index.Ranges) (int64, error) {
+	shift := dstOff - srcOff
+	if err := dst.fsys.space.take(n); err != nil {
+		return 0, err
+	}
+	if err := dst.ensureStagingLocked(); err != nil {
+		return 0, err
+	}
+	dst.beginChangeLocked()
+	dst.cutLocked(dstOff, n)
+	// What neither a clone nor a staged range covers is a hole: zeros.
+	if err := unix.Fallocate(int(dst.staging.Fd()), fallocPunchHole|fallocKeepSize, dstOff, n); err != nil &&
+		!errors.Is(err, syscall.EOPNOTSUPP) {
+		return 0, err
+	}
+	for _, c := range clones {
+		data, err := dst.fsys.chunks.ReadChunk(ctx, c.Chunk)
+		if err != nil {
+			return 0, fmt.Errorf("copy chunk %s: %w", c.Chunk, err)
+		}
+		if c.ChunkOff+c.Len > int64(len(data)) {
+			return 0, fmt.Errorf("copy: extent beyond the %d bytes of chunk %s", len(data), c.Chunk)
+		}
+		if _, err := dst.staging.WriteAt(data[c.ChunkOff:c.ChunkOff+c.Len], c.Off); err != nil {
+			return 0, err
+		}
+	}
+	for _, r := range staged {
+		if err := copyBytes(src, dst, r.Off, r.Off+shift, r.Len); err != nil {
+			return 0, err
+		}
+	}
+	dst.size = max(dst.size, dstOff+n)
+	if err := dst.ptSyncSizeLocked(); err != nil {
+		return 0, err
+	}
+	dst.ranges = dst.ranges.Add(dstOff, n)
+	dst.added = dst.added.Add(dstOff, n)
+	dst.dataUnsynced = true
+	return n, dst.commitLocked(ctx, false)
 }
 
 // copyBytes copies n staged bytes between staging files inside the kernel

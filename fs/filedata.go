@@ -16,13 +16,16 @@ import (
 )
 
 // fileData is the shared state of an open regular file (see the package
-// doc). refs is guarded by FS.mu, everything else by mu.
+// doc). refs and ptHandles are guarded by FS.mu, everything else by mu.
 type fileData struct {
 	fsys *FS
 	ino  uint64
 	refs int
+	mode uint32 // as loaded (passthrough eligibility)
 
-	mu          sync.RWMutex
+	mu sync.RWMutex
+	ptState
+
 	staging     *os.File // open while the file has a staging file
 	stagingName string
 	ranges      index.Ranges // every staged range (committed and pending)
@@ -59,7 +62,7 @@ func (f *FS) acquire(ctx context.Context, ino uint64) (*fileData, error) {
 		return nil, err
 	}
 	// Staged bytes may be unsynced: closes do not fdatasync (Flush).
-	fd := &fileData{fsys: f, ino: ino, refs: 1, size: a.Size, mtime: a.Mtime, ctime: a.Ctime,
+	fd := &fileData{fsys: f, ino: ino, refs: 1, mode: a.Mode, size: a.Size, mtime: a.Mtime, ctime: a.Ctime,
 		stagingName: st.Name, ranges: st.Ranges, dataUnsynced: len(st.Ranges) > 0}
 	if st.Name != "" {
 		fd.staging, err = os.OpenFile(filepath.Join(f.stagingDir, st.Name), os.O_RDWR|os.O_CREATE, 0o600)
@@ -80,29 +83,45 @@ func (f *FS) acquireCreated(a index.Attr) *fileData {
 		fd.refs++
 		return fd
 	}
-	fd := &fileData{fsys: f, ino: a.Ino, refs: 1, size: a.Size, mtime: a.Mtime, ctime: a.Ctime}
+	fd := &fileData{fsys: f, ino: a.Ino, refs: 1, mode: a.Mode, size: a.Size, mtime: a.Mtime, ctime: a.Ctime}
 	f.files[a.Ino] = fd
 	return fd
 }
 
-// release drops a reference taken by acquire. The last one commits what is
-// pending (a mapping may have written after the last close; not durably,
-// as close), closes the staging file and drops a staging file that the
-// uploader emptied.
+// release drops a reference taken by acquire. The last one (once a
+// passthrough session's handles are all gone, see ptReleased) ends the
+// file data: finalReleaseLocked.
 func (f *FS) release(ctx context.Context, fd *fileData) {
 	f.mu.Lock()
 	defer f.mu.Unlock()
 	fd.refs--
-	if fd.refs > 0 {
+	if fd.refs > 0 || fd.ptHandles > 0 {
 		return
 	}
+	f.finalReleaseLocked(ctx, fd)
+}
+
+// finalReleaseLocked ends a file data nobody uses any more: it ends its
+// passthrough session, commits what is pending (a mapping may have written
+// after the last close; not durably, as close), closes the staging file
+// and drops a staging file that the uploader emptied. f.mu is held.
+func (f *FS) finalReleaseLocked(ctx context.Context, fd *fileData) {
 	fd.mu.Lock()
 	defer fd.mu.Unlock()
+	session := fd.pt
+	fd.ptRefreshLocked()
+	fd.pt = false
 	if err := fd.commitLocked(ctx, false); err != nil {
 		// Keep the pending state in memory: the next open's close or
 		// release retries the commit.
 		f.log.Error("commit on release", zap.Uint64("ino", fd.ino), zap.Error(err))
 		return
+	}
+	if session {
+		// The last commit of the session kept the mark (or there was
+		// none since): the staging file is quiet now.
+		f.idx.EndUnpersisted(fd.ino)
+		fd.unpersisted = false
 	}
 	delete(f.files, fd.ino)
 	if fd.staging != nil {
@@ -134,6 +153,21 @@ func (f *FS) commitOpen(ctx context.Context, ino uint64) error {
 	return fd.commitLocked(ctx, false)
 }
 
+// setOpenTimes gives the open file data of a's inode (if any) the times
+// just set in the index (utimens, chmod, chown), so that a later commit or
+// refresh of it does not bring back the times it held before.
+func (f *FS) setOpenTimes(a index.Attr) {
+	f.mu.Lock()
+	fd := f.files[a.Ino]
+	f.mu.Unlock()
+	if fd == nil {
+		return
+	}
+	fd.mu.Lock()
+	fd.mtime, fd.ctime = a.Mtime, a.Ctime
+	fd.mu.Unlock()
+}
+
 func (f *FS) removeStaging(name string) {
 	if err := os.Remove(filepath.Join(f.stagingDir, name)); err != nil && !errors.Is(err, os.ErrNotExist) {
 		f.log.Error("remove staging file", zap.String("name", name), zap.Error(err))
@@ -142,8 +176,9 @@ func (f *FS) removeStaging(name string) {
 
 // overlay lays the pending size and times over a.
 func (fd *fileData) overlay(a *index.Attr) {
-	fd.mu.RLock()
-	defer fd.mu.RUnlock()
+	fd.mu.Lock()
+	defer fd.mu.Unlock()
+	fd.ptRefreshLocked()
 	if fd.dirty {
 		a.Size, a.Mtime, a.Ctime = fd.size, fd.mtime, fd.ctime
 	}
@@ -154,6 +189,7 @@ func (fd *fileData) overlay(a *index.Attr) {
 // index (this commit and every earlier one) are on disk when it returns,
 // so they survive power loss too (fsync).
 func (fd *fileData) commitLocked(ctx context.Context, durable bool) error {
+	fd.ptRefreshLocked()
 	if durable && fd.staging != nil && fd.dataUnsynced {
 		if err := unix.Fdatasync(int(fd.staging.Fd())); err != nil {
 			return fmt.Errorf("fdatasync staging of %d: %w", fd.ino, err)
@@ -174,12 +210,14 @@ func (fd *fileData) commitLocked(ctx context.Context, durable bool) error {
 		Cut:         fd.cut,
 		AddStaged:   fd.added,
 		Durable:     durable,
+		// The session's staging file keeps changing behind the index.
+		KeepUnpersisted: fd.pt,
 	})
 	if err != nil {
 		return err
 	}
 	fd.ranges, fd.added, fd.cut = st.Ranges, nil, nil
-	fd.dirty, fd.unpersisted = false, false
+	fd.dirty, fd.unpersisted = false, fd.pt
 	return nil
 }
 
@@ -231,6 +269,7 @@ func (fd *fileData) beginChangeLocked() {
 func (fd *fileData) write(data []byte, off int64, appendMode bool) (int, error) {
 	fd.mu.Lock()
 	defer fd.mu.Unlock()
+	fd.ptRefreshLocked()
 	if appendMode {
 		off = fd.size
 	}
@@ -254,6 +293,7 @@ func (fd *fileData) write(data []byte, off int64, appendMode bool) (int, error) 
 		fd.added = fd.added.Add(off, int64(n))
 		fd.size = max(fd.size, off+int64(n))
 	}
+	fd.ptRebaseLocked()
 	if err != nil {
 		return n, fmt.Errorf("write staging of %d: %w", fd.ino, err)
 	}
@@ -305,6 +345,7 @@ func (fd *fileData) read(ctx context.Context, dest []byte, off int64) (int, erro
 func (fd *fileData) truncate(ctx context.Context, size int64) error {
 	fd.mu.Lock()
 	defer fd.mu.Unlock()
+	fd.ptRefreshLocked()
 	if size == fd.size {
 		return nil
 	}
@@ -317,8 +358,17 @@ func (fd *fileData) truncate(ctx context.Context, size int64) error {
 			}
 			fd.dataUnsynced = true
 		}
+	} else if fd.pt {
+		// In a session the kernel reads the staging file itself: it
+		// must reach the new size (a sparse extension reads as zeros).
+		if err := fd.staging.Truncate(size); err != nil {
+			return fmt.Errorf("extend staging of %d: %w", fd.ino, err)
+		}
+		fd.ranges = fd.ranges.Add(fd.size, size-fd.size)
+		fd.added = fd.added.Add(fd.size, size-fd.size)
 	}
 	fd.size = size
+	fd.ptRebaseLocked()
 	return fd.commitLocked(ctx, false)
 }
 

@@ -9,6 +9,7 @@ import (
 	"path/filepath"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"syscall"
 	"time"
 
@@ -65,6 +66,10 @@ type Config struct {
 	// for the index and the chunk cache; 0 means 5% of the disk, at least
 	// 1 MiB and at most 64 MiB.
 	Reserve int64
+	// NoPassthrough keeps every read and write going through this
+	// process, even where the kernel could serve them from the staging
+	// file (see passthrough.go). Mount option -o nopassthrough.
+	NoPassthrough bool
 }
 
 // FS is the cloudfs file system. Create it with New and serve it with Mount.
@@ -78,8 +83,12 @@ type FS struct {
 	pool       *stagingPool
 	shed       *shedder
 
-	mu    sync.Mutex // guards files
-	files map[uint64]*fileData
+	mu      sync.Mutex // guards files, openers, and the file datas' refs
+	files   map[uint64]*fileData
+	openers map[uint32]int // open handles by the process that opened them
+
+	ptOn      atomic.Bool // passthrough sessions may start (probed at mount)
+	ptRelease sync.Map    // Release request (its cancel channel) -> *fileData; see rawFS
 
 	statsMu  sync.Mutex // guards the statfs counts
 	statsVal index.Stats
@@ -108,7 +117,7 @@ func New(ctx context.Context, cfg Config) (*FS, error) {
 		return nil, fmt.Errorf("staging dir: %w", err)
 	}
 	f := &FS{idx: cfg.Index, chunks: cfg.Chunks, stagingDir: cfg.StagingDir, log: cfg.Log, cfg: cfg,
-		files: map[uint64]*fileData{}, space: &spaceGuard{dir: cfg.StagingDir, reserve: cfg.Reserve},
+		files: map[uint64]*fileData{}, openers: map[uint32]int{}, space: &spaceGuard{dir: cfg.StagingDir, reserve: cfg.Reserve},
 		pool: newStagingPool(cfg.StagingDir), shed: newShedder(cfg.MaxKernelInodes, cfg.Log.Named("shed"))}
 	if err := f.sweepStaging(ctx); err != nil {
 		return nil, err
@@ -186,10 +195,15 @@ func (f *FS) Mount(dir string, mo MountOptions) (*Mount, error) {
 	if mo.ReadOnly {
 		opts.MountOptions.Options = append(opts.MountOptions.Options, "ro")
 	}
-	srv, err := gofs.Mount(dir, root, opts)
+	srv, err := fuse.NewServer(&rawFS{RawFileSystem: gofs.NewNodeFS(root, opts), f: f}, dir, &opts.MountOptions)
 	if err != nil {
 		return nil, fmt.Errorf("mount %s: %w", dir, err)
 	}
+	go srv.Serve()
+	if err := srv.WaitMount(); err != nil {
+		return nil, fmt.Errorf("mount %s: %w", dir, err)
+	}
+	f.probePassthrough(srv)
 	f.shed.start(root.EmbeddedInode())
 	return &Mount{srv: srv, dir: dir}, nil
 }

@@ -139,9 +139,11 @@ func (n *node) Setattr(ctx context.Context, fh gofs.FileHandle, in *fuse.SetAttr
 		if err := f.commitOpen(ctx, ino); err != nil {
 			return f.toErrno("setattr", err)
 		}
-		if _, err := f.idx.SetAttr(bg(ctx), ino, ch); err != nil {
+		a, err := f.idx.SetAttr(bg(ctx), ino, ch)
+		if err != nil {
 			return f.toErrno("setattr", err)
 		}
+		f.setOpenTimes(a)
 	}
 	a, err := f.attr(ctx, ino)
 	if err != nil {

@@ -25,6 +25,18 @@ type spaceGuard struct {
 // spaceRecheck bounds how stale the free-space estimate may get.
 const spaceRecheck = 100 * time.Millisecond
 
+// roomy reports whether the disk has more than extra bytes free beyond
+// the reserve (passthrough sessions write without take).
+func (g *spaceGuard) roomy(extra int64) bool {
+	return g.take(0) == nil && g.freeNow() >= g.reserve+extra
+}
+
+func (g *spaceGuard) freeNow() int64 {
+	g.mu.Lock()
+	defer g.mu.Unlock()
+	return g.free
+}
+
 // take accounts for n bytes about to be written, or returns ENOSPC if that
 // would leave less than the reserve free.
 func (g *spaceGuard) take(n int64) error {

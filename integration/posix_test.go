@@ -24,8 +24,21 @@ import (
 // the local disk for that sequence, and that locks do conflict where the
 // kernel says they must: OFD locks between descriptors, and flock between
 // descriptors and between processes.
+//
+// The suite runs twice: as the mount comes (files being written are in
+// kernel passthrough sessions, see fs/passthrough.go) and with -o
+// nopassthrough, where every read and write goes through the daemon.
 func TestPosix(t *testing.T) {
-	m := harness.StartMount(t, harness.MountOptions{})
+	for _, mode := range []struct {
+		name string
+		args []string
+	}{{"passthrough", nil}, {"daemon", []string{"-o", "nopassthrough"}}} {
+		t.Run(mode.name, func(t *testing.T) { posixSuite(t, mode.args) })
+	}
+}
+
+func posixSuite(t *testing.T, args []string) {
+	m := harness.StartMount(t, harness.MountOptions{Args: args})
 	names := make([]string, 0, len(posixtest.All))
 	for name := range posixtest.All {
 		names = append(names, name)

@@ -40,7 +40,7 @@ func cmdMount(args []string) error {
 	}
 	fl.StringVar(&f.cacheDir, "cache-dir", "", "index, staging and chunk cache (default $XDG_CACHE_HOME/cloudfs/<volume>)")
 	fl.StringVar(&f.cacheSize, "cache-size", "10G", "bound of the chunk cache (clean chunks)")
-	fl.StringArrayVarP(&f.options, "options", "o", nil, "mount options, comma-separated: allow_other, ro, nonempty, sync_close, fsname=NAME, nodev, nosuid, noexec")
+	fl.StringArrayVarP(&f.options, "options", "o", nil, "mount options, comma-separated: allow_other, ro, nonempty, sync_close, nopassthrough, fsname=NAME, nodev, nosuid, noexec")
 	fl.StringVar(&f.logLevel, "log-level", "info", "debug, info, warn or error")
 	fl.BoolVar(&f.debugFuse, "debug-fuse", false, "log every FUSE request")
 	fl.BoolVar(&f.background, "background", false, "detach once the mount is live")
@@ -183,6 +183,9 @@ func mountAndServe(f mountFlags, remote, mnt string, n *notifier) error {
 		// Off by default: close(2) survives kill -9 of the daemon
 		// without it; -o sync_close also survives power loss.
 		SyncOnClose: opts.syncClose,
+		// The kernel serves reads and writes of files in a passthrough
+		// session itself (root only); -o nopassthrough turns it off.
+		NoPassthrough: opts.noPassthru,
 		// Sequential readers keep up to 32 chunks (of 1 MiB on average) in
 		// flight: enough to keep eight parallel GETs busy.
 		Readahead: 32 << 20,

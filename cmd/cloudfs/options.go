@@ -12,6 +12,7 @@ type mountOpts struct {
 	readOnly   bool
 	nonempty   bool
 	syncClose  bool // close(2) durable against power loss (fs.Config.SyncOnClose)
+	noPassthru bool // every read and write through the daemon (fs.Config.NoPassthrough)
 	fsName     string
 	kernel     []string // passed to the kernel as they are (nodev, nosuid, ...)
 }
@@ -36,6 +37,8 @@ func parseOptions(values []string) (mountOpts, error) {
 				o.nonempty = true
 			case "sync_close":
 				o.syncClose = true
+			case "nopassthrough":
+				o.noPassthru = true
 			case "fsname":
 				o.fsName = val
 			case "default_permissions", // always on
