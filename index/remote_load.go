@@ -203,8 +203,9 @@ func scanID(b []byte, id *chunkstore.ID) error {
 // load, then inserts all entries in one transaction. Subdirectories come in
 // not loaded. It is idempotent and safe to call concurrently: a directory
 // loaded meanwhile is left alone, so callers may race (the loser's fetch is
-// wasted, nothing else). Hard-link hints (LinkID) are not followed: each
-// entry becomes its own inode, which the tree format allows.
+// wasted, nothing else). An entry with a link id whose inode an earlier
+// load made (here or in another directory) becomes another name of that
+// inode (see links.go).
 func (db *DB) EnsureLoaded(ctx context.Context, dir uint64, load RemoteLoader) error {
 	for range 3 {
 		loaded, id, err := db.loadState(ctx, dir)
@@ -305,6 +306,7 @@ const (
 
 // insertTreeTx inserts t's entries as the entries of the not-loaded
 // directory dir and marks it loaded; inodes given xattrs go into db.xattrs.
+// A name of an inode already loaded (joinLinkTx) gets only its entry.
 func (db *DB) insertTreeTx(tx querier, dir uint64, t *tree.Tree, mans map[chunkstore.ID]*tree.Manifest) error {
 	var one int
 	if err := tx.QueryRow(`SELECT 1 FROM dentries WHERE parent = ? LIMIT 1`, dir).Scan(&one); err == nil {
@@ -316,7 +318,7 @@ func (db *DB) insertTreeTx(tx querier, dir uint64, t *tree.Tree, mans map[chunks
 	subdirs := 0
 	for i := range t.Entries {
 		e := &t.Entries[i]
-		ino, err := insertEntryInode(tx, e, 1)
+		ino, joined, err := db.entryInodeTx(tx, e)
 		if err != nil {
 			return fmt.Errorf("entry %q: %w", e.Name, err)
 		}
@@ -325,6 +327,9 @@ func (db *DB) insertTreeTx(tx querier, dir uint64, t *tree.Tree, mans map[chunks
 		}
 		if _, err := tx.Exec(qLoadDentry, dir, e.Name, ino, FirstCookie+i); err != nil {
 			return fmt.Errorf("entry %q: %w", e.Name, err)
+		}
+		if joined {
+			continue
 		}
 		if len(e.Xattrs) > 0 {
 			db.xattrs.add(ino) // before the commit, as SetXattr
@@ -358,6 +363,28 @@ func (db *DB) insertTreeTx(tx querier, dir uint64, t *tree.Tree, mans map[chunks
 	}
 	_, err := tx.Exec(`UPDATE inodes SET loaded = 1, nlink = ? WHERE ino = ?`, 2+subdirs, dir)
 	return err
+}
+
+// entryInodeTx returns the inode of tree entry e: the inode of an earlier
+// name of its link id (joined), or a new one. A name whose link id names
+// an inode of other content gets an inode of its own with one link.
+func (db *DB) entryInodeTx(tx querier, e *tree.Entry) (ino uint64, joined bool, err error) {
+	how, nlink := linkNew, uint32(1)
+	if e.LinkID != 0 {
+		if ino, how, err = db.joinLinkTx(tx, e); err != nil || how == linkJoined {
+			return ino, how == linkJoined, err
+		}
+		if how == linkNew {
+			nlink = e.Nlink
+		}
+	}
+	if ino, err = insertEntryInode(tx, e, nlink); err != nil {
+		return 0, false, err
+	}
+	if e.LinkID != 0 && how == linkNew {
+		err = recordLinkTx(tx, e, ino)
+	}
+	return ino, false, err
 }
 
 // insertEntryInode inserts the inode of tree entry e with link count nlink

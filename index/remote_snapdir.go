@@ -21,7 +21,8 @@ const dirtyColsQ = `q.ino, q.reasons, q.queued_ns, q.changed_ns, q.seq, q.attemp
 func (b *snapBuilder) dir(ino uint64) (*SnapDir, error) {
 	d := &SnapDir{Ino: ino}
 	rows, err := b.tx.Query(`SELECT i.ino, i.mode, i.nlink, i.uid, i.gid, i.rdev, i.mtime_ns, i.target,
-			i.tree_id, i.loaded, d.name, i.sub_files, i.sub_dirs, i.sub_bytes, i.sub_chunks
+			i.tree_id, i.loaded, d.name, i.sub_files, i.sub_dirs, i.sub_bytes, i.sub_chunks,
+			CASE WHEN i.nlink > 1 THEN (SELECT l.id FROM links l WHERE l.ino = i.ino LIMIT 1) END
 		FROM dentries d JOIN inodes i ON i.ino = d.ino WHERE d.parent = ? ORDER BY d.name`, ino)
 	if err != nil {
 		return nil, err
@@ -36,12 +37,14 @@ func (b *snapBuilder) dir(ino uint64) (*SnapDir, error) {
 			tid    []byte
 			loaded bool
 			totals [4]sql.NullInt64
+			linkID sql.NullInt64
 		)
 		if err := rows.Scan(&e.Ino, &mode, &e.Nlink, &e.Entry.UID, &e.Entry.GID, &rdev, &e.Entry.MtimeNs,
-			&target, &tid, &loaded, &e.Entry.Name, &totals[0], &totals[1], &totals[2], &totals[3]); err != nil {
+			&target, &tid, &loaded, &e.Entry.Name, &totals[0], &totals[1], &totals[2], &totals[3], &linkID); err != nil {
 			rows.Close()
 			return nil, err
 		}
+		e.LinkID = uint64(linkID.Int64)
 		e.Entry.Type = entryType(mode)
 		if e.Entry.Type == 0 {
 			rows.Close()

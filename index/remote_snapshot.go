@@ -56,8 +56,11 @@ type SnapEntry struct {
 	Entry tree.Entry
 	Ino   uint64
 	Nlink uint32
-	Dir   *SnapDir  // a subdirectory rebuilt in memory (nil: stored, with Entry.Totals)
-	File  *SnapFile // a regular file
+	// LinkID is the link id the inode was loaded with from the remote
+	// tree (0: none), which a commit keeps writing while nlink > 1.
+	LinkID uint64
+	Dir    *SnapDir  // a subdirectory rebuilt in memory (nil: stored, with Entry.Totals)
+	File   *SnapFile // a regular file
 }
 
 // SnapFile is a regular file's content at data version Version: Size bytes,

@@ -222,13 +222,18 @@ func (a *attempt) oldTree(ctx context.Context, dir uint64, have *tree.Tree) (*tr
 }
 
 // setLink sets the hard link of ent, the entry of e, a non-directory: an
-// inode with several names gets its link count and a link id made from
-// this device and the inode number.
+// inode with several names gets its link count and a link id, the one it
+// was loaded with from the remote tree if any (so its names committed
+// earlier, or by another device, and the ones written now stay one
+// inode), else one made from this device and the inode number.
 func (a *attempt) setLink(ent *tree.Entry, e *index.SnapEntry) {
 	if e.Nlink < 2 {
 		return
 	}
-	ent.Nlink, ent.LinkID = e.Nlink, a.linkID(e.Ino)
+	ent.Nlink, ent.LinkID = e.Nlink, e.LinkID
+	if ent.LinkID == 0 {
+		ent.LinkID = a.linkID(e.Ino)
+	}
 }
 
 // linkID is the hard-link hint of inode ino: the first 8 bytes of the hash

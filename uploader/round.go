@@ -103,6 +103,11 @@ func (a *attempt) run(ctx context.Context) error {
 			return err
 		}
 	}
+	if n, err := u.db.LoadLinkNames(ctx, inos, load); err != nil {
+		return err
+	} else if n > 0 {
+		u.log.Info("loaded directories to find the other names of changed hard-linked files", zap.Int("dirs", n))
+	}
 	snap, err := u.db.Snapshot(ctx, inos)
 	if err != nil {
 		return err
