@@ -119,7 +119,8 @@ func (db *DB) notLoadedDirs(ctx context.Context, limit int) ([]uint64, error) {
 // settleLinkCounts sets the link count of each of inos to its number of
 // entries where it is higher, once no directory is left unloaded (checked
 // again in the transaction: a sync may have brought new ones). The inodes
-// are queued already (they are why the walk ran).
+// are queued already (they are why the walk ran); one left with no entry
+// becomes an orphan, for Forget.
 func (db *DB) settleLinkCounts(ctx context.Context, inos []uint64) error {
 	err := db.write(ctx, false, func(tx querier) error {
 		var one int
@@ -131,10 +132,19 @@ func (db *DB) settleLinkCounts(ctx context.Context, inos []uint64) error {
 			return err
 		}
 		for _, ino := range inos {
-			if _, err := tx.Exec(`UPDATE inodes SET nlink = (SELECT COUNT(*) FROM dentries WHERE ino = ?1)
-				WHERE ino = ?1 AND mode & ?2 != ?3 AND nlink > (SELECT COUNT(*) FROM dentries WHERE ino = ?1)`,
-				ino, sIFMT, sIFDIR); err != nil {
+			var names uint32
+			if err := tx.QueryRow(`SELECT COUNT(*) FROM dentries WHERE ino = ?`, ino).Scan(&names); err != nil {
 				return err
+			}
+			r, err := tx.Exec(`UPDATE inodes SET nlink = ?1 WHERE ino = ?2 AND mode & ?3 != ?4 AND nlink > ?1`,
+				names, ino, sIFMT, sIFDIR)
+			if err != nil {
+				return err
+			}
+			if n, err := r.RowsAffected(); err != nil {
+				return err
+			} else if n > 0 && names == 0 {
+				db.addOrphan(ino)
 			}
 		}
 		return nil

@@ -13,7 +13,8 @@ import (
 // linkedTree is a remote root with hard links: /a/x, /b/deep/y and /b/z are
 // one inode (link id 77, three links, with an xattr); /a/y-other has link id
 // 77 too but other content (it must not join); /c/q names link id 88 whose
-// count (3) is more than its two names (/c/q, /c/r).
+// count (3) is more than its two names (/c/q, /c/r), and /c/s link id 99
+// with a count of 2 and no other name.
 func linkedTree(t *testing.T, l *memLoader) chunkstore.ID {
 	t.Helper()
 	must := func(err error) {
@@ -38,6 +39,7 @@ func linkedTree(t *testing.T, l *memLoader) chunkstore.ID {
 	must(a.SetFile(linked("y-other", 77, 3, refs(1, 8))))
 	must(c.SetFile(linked("q", 88, 3, refs(1, 9))))
 	must(c.SetFile(linked("r", 88, 3, refs(1, 9))))
+	must(c.SetFile(linked("s", 99, 2, refs(1, 10))))
 	return l.add(t, root)
 }
 
@@ -208,6 +210,18 @@ func TestLoadLinkNames(t *testing.T) {
 	}
 	if got, _ := db.GetAttr(ctx, x.Ino); got.Nlink != 3 {
 		t.Fatalf("a/x after the walk: nlink %d, want 3", got.Nlink)
+	}
+	// s's only name is unlinked: it still counts the one that does not
+	// exist, until the walk settles it to none and Forget can free it.
+	sa := lookupPath(t, db, l, "c", "s")
+	if rm, err := db.Unlink(ctx, lookupPath(t, db, l, "c").Ino, "s"); err != nil || rm.Nlink != 1 {
+		t.Fatalf("unlink c/s: %+v, %v", rm, err)
+	}
+	if _, err := db.LoadLinkNames(ctx, []uint64{sa.Ino}, l); err != nil {
+		t.Fatal(err)
+	}
+	if _, deleted, err := db.Forget(ctx, sa.Ino); err != nil || !deleted {
+		t.Fatalf("Forget of c/s's inode after the walk: deleted %t, %v", deleted, err)
 	}
 }
 
