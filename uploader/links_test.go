@@ -2,9 +2,11 @@ package uploader
 
 import (
 	"bytes"
+	"strings"
 	"testing"
 
 	"github.com/cloudfs/cloudfs/index"
+	"github.com/cloudfs/cloudfs/index/tree"
 )
 
 // linkedVolume commits, from f, one file with three names in three
@@ -104,21 +106,49 @@ func TestHardLinkEditFromFreshMachine(t *testing.T) {
 }
 
 // TestHardLinkIDKept: a machine that did not create a hard-linked file
-// keeps writing the link id it loaded, so names it rewrites and names it
-// does not stay one inode.
+// keeps writing the link id it loaded (not one of its own), and a new link
+// made there rewrites every name with the new count.
 func TestHardLinkIDKept(t *testing.T) {
 	f := newFixture(t)
 	data := linkedVolume(f)
+	want := f.entryAt("b/z").LinkID
 	c := f.peer("c")
 	b := c.lookup("b")
-	// A new name in b: b is rewritten (z with the inode's new count and
-	// the id it was loaded with); a and b/deep are not loaded by the
-	// commit's walk until needed, and must agree.
+	// A new name w in b, on a machine that has loaded only b: the round
+	// loads a and b/deep to rewrite x and y with the count of four, and
+	// all four entries carry the link id the first machine chose.
 	z := c.lookup("b/z")
 	if _, err := c.db.Link(c.ctx, z.Ino, b.Ino, "w"); err != nil {
 		t.Fatal(err)
 	}
 	c.round()
+	for _, p := range []string{"a/x", "b/w", "b/deep/y", "b/z"} {
+		if e := f.entryAt(p); e.LinkID != want || e.Nlink != 4 {
+			t.Fatalf("%s: link id %#x, count %d; want %#x (the first machine's), 4", p, e.LinkID, e.Nlink, want)
+		}
+	}
 	checkLinked(t, f.peer("d"), 4, data, "a/x", "b/w", "b/deep/y", "b/z")
 	checkLinked(t, f.peer("e"), 4, data, "b/w", "b/deep/y", "a/x")
+}
+
+// entryAt returns the entry at slash path p in the head commit's tree.
+func (f *fixture) entryAt(p string) tree.Entry {
+	f.t.Helper()
+	id := f.headCommit().Root
+	names := strings.Split(p, "/")
+	for i, name := range names {
+		tr, err := NewLoader(f.mem).Tree(f.ctx, id)
+		if err != nil {
+			f.t.Fatal(err)
+		}
+		e := tr.Find(name)
+		if e == nil {
+			f.t.Fatalf("%s: no entry %q", p, name)
+		}
+		if i == len(names)-1 {
+			return *e
+		}
+		id = e.Subtree
+	}
+	return tree.Entry{}
 }
