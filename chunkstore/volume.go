@@ -11,10 +11,13 @@ import (
 )
 
 // FormatVersion is the volume format this code reads and writes. A volume
-// with another version is refused rather than misread.
-const FormatVersion = 1
+// with another version is refused rather than misread. Version 2 is the
+// tree, manifest and commit objects of index/tree format 2 (directory
+// totals, hard-link counts, the root's attributes); version 1 volumes were
+// written by an earlier cloudfs and are not read.
+const FormatVersion = 2
 
-// Names of the algorithms a Volume of FormatVersion 1 uses.
+// Names of the algorithms a Volume of FormatVersion 2 uses.
 const (
 	HashBLAKE3   = "blake3-256"
 	CompressZstd = "zstd"
@@ -36,8 +39,12 @@ type Volume struct {
 
 // Validate reports whether v is a volume this code can use.
 func (v Volume) Validate() error {
-	if v.Format != FormatVersion {
+	switch {
+	case v.Format > FormatVersion:
 		return fmt.Errorf("volume format version %d (this cloudfs supports %d; upgrade cloudfs): %w", v.Format, FormatVersion, ErrVolumeFormat)
+	case v.Format != FormatVersion:
+		return fmt.Errorf("volume format version %d (this cloudfs reads only version %d, the volume was written by an earlier one): %w",
+			v.Format, FormatVersion, ErrVolumeFormat)
 	}
 	if v.Hash != HashBLAKE3 {
 		return fmt.Errorf("volume hash %q (want %q): %w", v.Hash, HashBLAKE3, ErrVolumeFormat)

@@ -92,9 +92,10 @@ func TestVolumeLostRace(t *testing.T) {
 func TestVolumeRejectsUnknown(t *testing.T) {
 	ctx := context.Background()
 	for _, tc := range []struct{ name, json, want string }{
-		{"future format", `{"format": 2, "hash": "blake3-256", "compression": "zstd", "chunker": {"polynomial": "3da3358b4dc173", "min_size": 524288, "max_size": 8388608, "average_bits": 20}}`, "format version 2"},
-		{"other hash", `{"format": 1, "hash": "sha256", "compression": "zstd", "chunker": {"polynomial": "3da3358b4dc173", "min_size": 524288, "max_size": 8388608, "average_bits": 20}}`, "sha256"},
-		{"bad polynomial", `{"format": 1, "hash": "blake3-256", "compression": "zstd", "chunker": {"polynomial": "2", "min_size": 524288, "max_size": 8388608}}`, "polynomial"},
+		{"future format", `{"format": 3, "hash": "blake3-256", "compression": "zstd", "chunker": {"polynomial": "3da3358b4dc173", "min_size": 524288, "max_size": 8388608, "average_bits": 20}}`, "format version 3"},
+		{"old format", `{"format": 1, "hash": "blake3-256", "compression": "zstd", "chunker": {"polynomial": "3da3358b4dc173", "min_size": 524288, "max_size": 8388608, "average_bits": 20}}`, "earlier"},
+		{"other hash", `{"format": 2, "hash": "sha256", "compression": "zstd", "chunker": {"polynomial": "3da3358b4dc173", "min_size": 524288, "max_size": 8388608, "average_bits": 20}}`, "sha256"},
+		{"bad polynomial", `{"format": 2, "hash": "blake3-256", "compression": "zstd", "chunker": {"polynomial": "2", "min_size": 524288, "max_size": 8388608}}`, "polynomial"},
 		{"not json", `cloudfs`, "cloudfs.json"},
 		{"no format", `{}`, "format version 0"},
 	} {

@@ -32,8 +32,12 @@
 //     being uploaded (ReplaceContent).
 //   - base commit, tree id: the remote commit this index was last synced
 //     with (meta key "base_commit"), and for each directory the id of the
-//     remote tree object it was loaded from. A directory whose entries have
-//     not been fetched yet is "not loaded" (lazy mount of a remote tree).
+//     remote tree object it was loaded from, with that tree's totals
+//     (tree.Stats). A directory whose entries have not been fetched yet is
+//     "not loaded" (lazy mount of a remote tree).
+//   - link id: the id a remote tree gives the names of one hard-linked
+//     inode; the links table maps it to the inode loaded for it, whose link
+//     count counts the names in directories not loaded yet too (links.go).
 //
 // Durability: the database runs in WAL mode with synchronous=NORMAL, so a
 // commit survives a crash of the daemon but may be lost with power: ordinary

@@ -277,6 +277,9 @@ func (db *DB) Link(ctx context.Context, ino, parent uint64, name string) (Attr, 
 		if _, err := tx.Exec(`UPDATE inodes SET nlink = nlink + 1, ctime_ns = ? WHERE ino = ?`, now, ino); err != nil {
 			return err
 		}
+		if err := db.linkCountChangedTx(tx, ino, a.Nlink+1); err != nil {
+			return err
+		}
 		if err := touchTx(tx, parent, now); err != nil {
 			return err
 		}
@@ -360,6 +363,11 @@ func (db *DB) remove(ctx context.Context, op string, parent uint64, name string,
 		}
 		if err := touchTx(tx, parent, now); err != nil {
 			return err
+		}
+		if !dir {
+			if err := db.linkCountChangedTx(tx, a.Ino, rm.Nlink); err != nil {
+				return err
+			}
 		}
 		return db.markDirtyTx(tx, parent, DirtyEntries)
 	})

@@ -6,6 +6,7 @@ import (
 	"time"
 
 	"github.com/cloudfs/cloudfs/chunkstore"
+	"github.com/cloudfs/cloudfs/index/tree"
 )
 
 // FileContent is the uploaded content of a regular file: the whole-chunk
@@ -16,12 +17,18 @@ type FileContent struct {
 	Extents []Extent // each one whole chunk, tiling the file from 0
 }
 
+// DirTree is the tree a commit wrote for a directory: its id and totals.
+type DirTree struct {
+	ID     chunkstore.ID
+	Totals tree.Stats
+}
+
 // Applied is the commit ApplyCommit records.
 type Applied struct {
 	// Commit becomes the base commit; the pending commit is cleared.
 	Commit chunkstore.ID
-	// Dirs are the new tree ids of the directories the commit wrote.
-	Dirs map[uint64]chunkstore.ID
+	// Dirs are the new trees of the directories the commit wrote.
+	Dirs map[uint64]DirTree
 	// Files replace the content of files that are still at their version
 	// (as ReplaceContent); a file changed meanwhile keeps its state.
 	Files []FileContent
@@ -42,7 +49,8 @@ type ApplyResult struct {
 // transaction: the base commit, the directories' tree ids, the files'
 // uploaded content and the lengths of their chunks, and takes the covered
 // queue entries off the queue (by seq, so entries queued again during the
-// upload stay queued).
+// upload stay queued). The directories' totals are recorded with their tree
+// ids, for the next commit that keeps them.
 func (db *DB) ApplyCommit(ctx context.Context, a Applied) (ApplyResult, error) {
 	var res ApplyResult
 	db.wmu.Lock()
@@ -55,8 +63,10 @@ func (db *DB) ApplyCommit(ctx context.Context, a Applied) (ApplyResult, error) {
 		if _, err := tx.Exec(`DELETE FROM meta WHERE key = ?`, MetaPendingCommit); err != nil {
 			return err
 		}
-		for ino, id := range a.Dirs {
-			if _, err := tx.Exec(`UPDATE inodes SET tree_id = ? WHERE ino = ? AND mode & ? = ?`, id[:], ino, sIFMT, sIFDIR); err != nil {
+		for ino, d := range a.Dirs {
+			t := d.Totals
+			if _, err := tx.Exec(`UPDATE inodes SET tree_id = ?, sub_files = ?, sub_dirs = ?, sub_bytes = ?, sub_chunks = ?
+				WHERE ino = ? AND mode & ? = ?`, d.ID[:], t.Files, t.Dirs, t.Bytes, t.Chunks, ino, sIFMT, sIFDIR); err != nil {
 				return err
 			}
 		}

@@ -90,16 +90,18 @@ func entryType(mode uint32) tree.Type {
 	return 0
 }
 
-// LoadRemote makes a fresh index a lazy copy of remote commit commit whose
-// root tree is root: the root directory becomes not loaded with tree id
-// root, and commit becomes the base commit. Calling it again with the same
-// commit is a no-op. An index that already has entries, queued changes or
-// another base commit is refused with ErrNotEmpty: it must be synced, not
-// replaced.
-func (db *DB) LoadRemote(ctx context.Context, commit, root chunkstore.ID) error {
-	if commit.IsZero() || root.IsZero() {
+// LoadRemote makes a fresh index a lazy copy of remote commit c, whose id
+// is commit: the root directory becomes not loaded with tree id c.Root and
+// totals c.Stats, takes the attributes c.RootAttrs (mode bits, owner,
+// xattrs, and the mtime as all its times), and commit becomes the base
+// commit. Calling it again with the same commit is a no-op. An index that
+// already has entries, queued changes or another base commit is refused
+// with ErrNotEmpty: it must be synced, not replaced.
+func (db *DB) LoadRemote(ctx context.Context, commit chunkstore.ID, c *tree.Commit) error {
+	if commit.IsZero() || c.Root.IsZero() {
 		return fmt.Errorf("load remote %s: zero id: %w", commit, ErrInvalid)
 	}
+	root, a := c.Root, &c.RootAttrs
 	err := db.write(ctx, true, func(tx querier) error {
 		var base []byte
 		err := tx.QueryRow(`SELECT value FROM meta WHERE key = ?`, MetaBaseCommit).Scan(&base)
@@ -118,8 +120,23 @@ func (db *DB) LoadRemote(ctx context.Context, commit, root chunkstore.ID) error 
 		if n > 0 {
 			return fmt.Errorf("index has entries or queued changes: %w", ErrNotEmpty)
 		}
-		if _, err := tx.Exec(`UPDATE inodes SET tree_id = ?, loaded = 0 WHERE ino = ?`, root[:], RootIno); err != nil {
+		if _, err := tx.Exec(`UPDATE inodes SET tree_id = ?1, loaded = 0, mode = ?2, uid = ?3, gid = ?4,
+				atime_ns = ?5, mtime_ns = ?5, ctime_ns = ?5, btime_ns = ?5,
+				sub_files = ?6, sub_dirs = ?7, sub_bytes = ?8, sub_chunks = ?9 WHERE ino = ?10`,
+			root[:], sIFDIR|a.Mode&permMax, a.UID, a.GID, a.MtimeNs,
+			c.Stats.Files, c.Stats.Dirs, c.Stats.Bytes, c.Stats.Chunks, RootIno); err != nil {
 			return err
+		}
+		if _, err := tx.Exec(`DELETE FROM xattrs WHERE ino = ?`, RootIno); err != nil {
+			return err
+		}
+		if len(a.Xattrs) > 0 {
+			db.xattrs.add(RootIno) // before the commit, as SetXattr
+		}
+		for _, x := range a.Xattrs {
+			if _, err := tx.Exec(qLoadXattr, RootIno, x.Name, x.Value); err != nil {
+				return fmt.Errorf("root xattr %q: %w", x.Name, err)
+			}
 		}
 		_, err = tx.Exec(`INSERT INTO meta(key, value) VALUES(?, ?)`, MetaBaseCommit, commit[:])
 		return err
@@ -186,8 +203,9 @@ func scanID(b []byte, id *chunkstore.ID) error {
 // load, then inserts all entries in one transaction. Subdirectories come in
 // not loaded. It is idempotent and safe to call concurrently: a directory
 // loaded meanwhile is left alone, so callers may race (the loser's fetch is
-// wasted, nothing else). Hard-link hints (LinkID) are not followed: each
-// entry becomes its own inode, which the tree format allows.
+// wasted, nothing else). An entry with a link id whose inode an earlier
+// load made (here or in another directory) becomes another name of that
+// inode (see links.go).
 func (db *DB) EnsureLoaded(ctx context.Context, dir uint64, load RemoteLoader) error {
 	for range 3 {
 		loaded, id, err := db.loadState(ctx, dir)
@@ -222,7 +240,7 @@ func (db *DB) EnsureLoaded(ctx context.Context, dir uint64, load RemoteLoader) e
 				moved = true // a sync replaced the tree meanwhile: fetch again
 				return nil
 			}
-			return insertTreeTx(tx, dir, t, mans, &db.xattrs)
+			return db.insertTreeTx(tx, dir, t, mans)
 		})
 		if err != nil {
 			return fmt.Errorf("load dir %d from tree %s: %w", dir, id, err)
@@ -258,9 +276,9 @@ func loadManifests(ctx context.Context, t *tree.Tree, load RemoteLoader) (map[ch
 			if err != nil {
 				return fmt.Errorf("manifest %s of %q: %w", e.Manifest, e.Name, err)
 			}
-			if m.Size() != e.Size {
-				return fmt.Errorf("manifest %s of %q holds %d bytes, entry says %d: %w",
-					e.Manifest, e.Name, m.Size(), e.Size, tree.ErrCorrupt)
+			if m.Size() != e.Size || uint64(len(m.Chunks)) != e.ManifestChunks {
+				return fmt.Errorf("manifest %s of %q holds %d bytes in %d chunks, entry says %d in %d: %w",
+					e.Manifest, e.Name, m.Size(), len(m.Chunks), e.Size, e.ManifestChunks, tree.ErrCorrupt)
 			}
 			mu.Lock()
 			out[e.Manifest] = m
@@ -278,7 +296,8 @@ func loadManifests(ctx context.Context, t *tree.Tree, load RemoteLoader) (map[ch
 // per connection.
 const (
 	qLoadInode = `INSERT INTO inodes(mode, uid, gid, size, nlink, rdev, atime_ns, mtime_ns, ctime_ns, btime_ns,
-		target, tree_id, loaded) VALUES(?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`
+		target, tree_id, loaded, sub_files, sub_dirs, sub_bytes, sub_chunks)
+		VALUES(?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`
 	qLoadDentry   = `INSERT INTO dentries(parent, name, ino, cookie) VALUES(?, ?, ?, ?)`
 	qLoadXattr    = `INSERT INTO xattrs(ino, name, value) VALUES(?, ?, ?)`
 	qLoadExtent   = `INSERT INTO extents(ino, off, len, chunk, chunk_off) VALUES(?, ?, ?, ?, 0)`
@@ -286,8 +305,9 @@ const (
 )
 
 // insertTreeTx inserts t's entries as the entries of the not-loaded
-// directory dir and marks it loaded; inodes given xattrs go into xattrs.
-func insertTreeTx(tx querier, dir uint64, t *tree.Tree, mans map[chunkstore.ID]*tree.Manifest, xattrs *xattrSet) error {
+// directory dir and marks it loaded; inodes given xattrs go into db.xattrs.
+// A name of an inode already loaded (joinLinkTx) gets only its entry.
+func (db *DB) insertTreeTx(tx querier, dir uint64, t *tree.Tree, mans map[chunkstore.ID]*tree.Manifest) error {
 	var one int
 	if err := tx.QueryRow(`SELECT 1 FROM dentries WHERE parent = ? LIMIT 1`, dir).Scan(&one); err == nil {
 		return fmt.Errorf("not-loaded directory has entries: %w", ErrInvalid)
@@ -298,7 +318,7 @@ func insertTreeTx(tx querier, dir uint64, t *tree.Tree, mans map[chunkstore.ID]*
 	subdirs := 0
 	for i := range t.Entries {
 		e := &t.Entries[i]
-		ino, err := insertEntryInode(tx, e)
+		ino, joined, err := db.entryInodeTx(tx, e)
 		if err != nil {
 			return fmt.Errorf("entry %q: %w", e.Name, err)
 		}
@@ -308,8 +328,11 @@ func insertTreeTx(tx querier, dir uint64, t *tree.Tree, mans map[chunkstore.ID]*
 		if _, err := tx.Exec(qLoadDentry, dir, e.Name, ino, FirstCookie+i); err != nil {
 			return fmt.Errorf("entry %q: %w", e.Name, err)
 		}
+		if joined {
+			continue
+		}
 		if len(e.Xattrs) > 0 {
-			xattrs.add(ino) // before the commit, as SetXattr
+			db.xattrs.add(ino) // before the commit, as SetXattr
 		}
 		for _, x := range e.Xattrs {
 			if _, err := tx.Exec(qLoadXattr, ino, x.Name, x.Value); err != nil {
@@ -342,24 +365,49 @@ func insertTreeTx(tx querier, dir uint64, t *tree.Tree, mans map[chunkstore.ID]*
 	return err
 }
 
-// insertEntryInode inserts the inode of tree entry e and returns its
-// number. All four times are the entry's mtime (the tree keeps no other).
-func insertEntryInode(tx querier, e *tree.Entry) (uint64, error) {
+// entryInodeTx returns the inode of tree entry e: the inode of an earlier
+// name of its link id (joined), or a new one. A name whose link id names
+// an inode of other content gets an inode of its own with one link.
+func (db *DB) entryInodeTx(tx querier, e *tree.Entry) (ino uint64, joined bool, err error) {
+	how, nlink := linkNew, uint32(1)
+	if e.LinkID != 0 {
+		if ino, how, err = db.joinLinkTx(tx, e); err != nil || how == linkJoined {
+			return ino, how == linkJoined, err
+		}
+		if how == linkNew {
+			nlink = e.Nlink
+		}
+	}
+	if ino, err = insertEntryInode(tx, e, nlink); err != nil {
+		return 0, false, err
+	}
+	if e.LinkID != 0 && how == linkNew {
+		err = recordLinkTx(tx, e, ino)
+	}
+	return ino, false, err
+}
+
+// insertEntryInode inserts the inode of tree entry e with link count nlink
+// (for a directory: 2) and returns its number. All four times are the
+// entry's mtime (the tree keeps no other); a directory gets its subtree's
+// totals.
+func insertEntryInode(tx querier, e *tree.Entry, nlink uint32) (uint64, error) {
 	var (
 		size   = int64(e.Size)
-		nlink  = 1
 		target any
 		treeID any
 		loaded = 1
+		totals [4]any // NULL but for directories
 	)
 	switch e.Type {
 	case tree.TypeDir:
 		nlink, treeID, loaded = 2, e.Subtree[:], 0
+		totals = [4]any{e.Totals.Files, e.Totals.Dirs, e.Totals.Bytes, e.Totals.Chunks}
 	case tree.TypeSymlink:
 		target, size = []byte(e.Target), int64(len(e.Target))
 	}
 	res, err := tx.Exec(qLoadInode, modeType(e.Type)|e.Mode&permMax, e.UID, e.GID, size, nlink, uint32(e.Rdev),
-		e.MtimeNs, e.MtimeNs, e.MtimeNs, e.MtimeNs, target, treeID, loaded)
+		e.MtimeNs, e.MtimeNs, e.MtimeNs, e.MtimeNs, target, treeID, loaded, totals[0], totals[1], totals[2], totals[3])
 	if err != nil {
 		return 0, err
 	}

@@ -55,6 +55,13 @@ func (l *memLoader) Manifest(ctx context.Context, id chunkstore.ID) (*tree.Manif
 	return tree.DecodeManifest(o.Data)
 }
 
+// rootCommit returns a commit of the root tree id with default root
+// attributes (as LoadRemote takes it; nothing checks it against a store).
+func rootCommit(id chunkstore.ID) *tree.Commit {
+	return &tree.Commit{Root: id, Device: "test", Generation: 1, Stats: tree.Stats{Dirs: 1},
+		RootAttrs: tree.RootAttrs{Mode: 0o755}}
+}
+
 func refs(n int, seed byte) []tree.ChunkRef {
 	out := make([]tree.ChunkRef, n)
 	for i := range out {
@@ -84,9 +91,9 @@ func TestEnsureLoaded(t *testing.T) {
 	must(sub.SetFile(tree.Entry{Name: "inner", Type: tree.TypeFile, Mode: 0o600}, nil))
 	rootID := l.add(t, root)
 	commit := chunkstore.Hash([]byte("commit"))
-	must(db.LoadRemote(ctx, commit, rootID))
-	must(db.LoadRemote(ctx, commit, rootID)) // idempotent
-	if err := db.LoadRemote(ctx, chunkstore.Hash([]byte("other")), rootID); !errors.Is(err, ErrNotEmpty) {
+	must(db.LoadRemote(ctx, commit, rootCommit(rootID)))
+	must(db.LoadRemote(ctx, commit, rootCommit(rootID))) // idempotent
+	if err := db.LoadRemote(ctx, chunkstore.Hash([]byte("other")), rootCommit(rootID)); !errors.Is(err, ErrNotEmpty) {
 		t.Fatalf("LoadRemote of another commit: %v", err)
 	}
 	if _, err := db.Lookup(ctx, RootIno, "small"); !errors.Is(err, ErrNotLoaded) {
@@ -177,7 +184,7 @@ func TestEnsureLoadedLargeDirectory(t *testing.T) {
 					t.Fatal(err)
 				}
 			}
-			if err := db.LoadRemote(ctx, chunkstore.Hash([]byte("c")), l.add(t, root)); err != nil {
+			if err := db.LoadRemote(ctx, chunkstore.Hash([]byte("c")), rootCommit(l.add(t, root))); err != nil {
 				t.Fatal(err)
 			}
 			start := time.Now()

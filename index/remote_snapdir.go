@@ -17,11 +17,12 @@ const dirtyColsQ = `q.ino, q.reasons, q.queued_ns, q.changed_ns, q.seq, q.attemp
 
 // dir rebuilds directory ino: its entries with attributes, xattrs and file
 // content, recursing into marked subdirectories and subdirectories never
-// committed; the others are stored (their recorded tree id).
+// committed; the others are stored (their recorded tree id and totals).
 func (b *snapBuilder) dir(ino uint64) (*SnapDir, error) {
 	d := &SnapDir{Ino: ino}
 	rows, err := b.tx.Query(`SELECT i.ino, i.mode, i.nlink, i.uid, i.gid, i.rdev, i.mtime_ns, i.target,
-			i.tree_id, i.loaded, d.name
+			i.tree_id, i.loaded, d.name, i.sub_files, i.sub_dirs, i.sub_bytes, i.sub_chunks,
+			CASE WHEN i.nlink > 1 THEN (SELECT l.id FROM links l WHERE l.ino = i.ino LIMIT 1) END
 		FROM dentries d JOIN inodes i ON i.ino = d.ino WHERE d.parent = ? ORDER BY d.name`, ino)
 	if err != nil {
 		return nil, err
@@ -35,12 +36,15 @@ func (b *snapBuilder) dir(ino uint64) (*SnapDir, error) {
 			target []byte
 			tid    []byte
 			loaded bool
+			totals [4]sql.NullInt64
+			linkID sql.NullInt64
 		)
 		if err := rows.Scan(&e.Ino, &mode, &e.Nlink, &e.Entry.UID, &e.Entry.GID, &rdev, &e.Entry.MtimeNs,
-			&target, &tid, &loaded, &e.Entry.Name); err != nil {
+			&target, &tid, &loaded, &e.Entry.Name, &totals[0], &totals[1], &totals[2], &totals[3], &linkID); err != nil {
 			rows.Close()
 			return nil, err
 		}
+		e.LinkID = uint64(linkID.Int64)
 		e.Entry.Type = entryType(mode)
 		if e.Entry.Type == 0 {
 			rows.Close()
@@ -57,11 +61,19 @@ func (b *snapBuilder) dir(ino uint64) (*SnapDir, error) {
 				rows.Close()
 				return nil, fmt.Errorf("inode %d tree id: %w", e.Ino, err)
 			}
-			if loaded && (b.marked[e.Ino] || e.Entry.Subtree.IsZero()) {
+			switch {
+			case loaded && (b.marked[e.Ino] || e.Entry.Subtree.IsZero()):
 				e.Dir = &SnapDir{Ino: e.Ino} // filled below, after rows is closed
-			} else if e.Entry.Subtree.IsZero() {
+			case e.Entry.Subtree.IsZero():
 				rows.Close()
 				return nil, fmt.Errorf("directory %d: not loaded and no tree id: %w", e.Ino, ErrInvalid)
+			case !totals[1].Valid:
+				rows.Close()
+				return nil, fmt.Errorf("directory %d: tree %s has no recorded totals (an index of an older format): %w",
+					e.Ino, e.Entry.Subtree, ErrInvalid)
+			default:
+				e.Entry.Totals = tree.Stats{Files: uint64(totals[0].Int64), Dirs: uint64(totals[1].Int64),
+					Bytes: uint64(totals[2].Int64), Chunks: uint64(totals[3].Int64)}
 			}
 		case tree.TypeFile:
 			if _, ok := b.snap.Files[e.Ino]; !ok {

@@ -32,6 +32,8 @@ type Snapshot struct {
 	// be written (the queued changes are all of removed inodes, or the
 	// root is not loaded).
 	Root *SnapDir
+	// RootAttrs are the root directory's attributes (set with Root).
+	RootAttrs tree.RootAttrs
 	// Files holds every regular file named in a rebuilt directory, by
 	// inode (hard links share one).
 	Files map[uint64]*SnapFile
@@ -54,8 +56,11 @@ type SnapEntry struct {
 	Entry tree.Entry
 	Ino   uint64
 	Nlink uint32
-	Dir   *SnapDir  // a subdirectory rebuilt in memory (nil: stored)
-	File  *SnapFile // a regular file
+	// LinkID is the link id the inode was loaded with from the remote
+	// tree (0: none), which a commit keeps writing while nlink > 1.
+	LinkID uint64
+	Dir    *SnapDir  // a subdirectory rebuilt in memory (nil: stored, with Entry.Totals)
+	File   *SnapFile // a regular file
 }
 
 // SnapFile is a regular file's content at data version Version: Size bytes,
@@ -136,6 +141,9 @@ func (b *snapBuilder) run(inos []uint64) error {
 			return err
 		}
 		b.snap.Root = root
+		if err := b.rootAttrs(); err != nil {
+			return err
+		}
 		if it, err := b.dirtyOf(RootIno); err != nil {
 			return err
 		} else if it != nil {
@@ -184,7 +192,9 @@ func (b *snapBuilder) markItems(inos []uint64) error {
 			}
 			return err
 		}
-		if mode&sIFMT == sIFDIR && it.Reasons&DirtyEntries != 0 && (nlink > 0 || ino == RootIno) {
+		// The root has no entry: its attributes go in the commit, which a
+		// rebuilt root brings about.
+		if mode&sIFMT == sIFDIR && (it.Reasons&DirtyEntries != 0 && nlink > 0 || ino == RootIno) {
 			if err := b.mark(ino); err != nil {
 				return err
 			}
@@ -200,6 +210,33 @@ func (b *snapBuilder) markItems(inos []uint64) error {
 		}
 	}
 	return nil
+}
+
+// rootAttrs reads the root directory's attributes and xattrs.
+func (b *snapBuilder) rootAttrs() error {
+	a := &b.snap.RootAttrs
+	var mode uint32
+	if err := b.tx.QueryRow(`SELECT mode, uid, gid, mtime_ns FROM inodes WHERE ino = ?`, RootIno).
+		Scan(&mode, &a.UID, &a.GID, &a.MtimeNs); err != nil {
+		return fmt.Errorf("root attributes: %w", err)
+	}
+	a.Mode = mode & tree.ModeMask
+	rows, err := b.tx.Query(`SELECT name, value FROM xattrs WHERE ino = ? ORDER BY name`, RootIno)
+	if err != nil {
+		return err
+	}
+	defer rows.Close()
+	for rows.Next() {
+		var x tree.Xattr
+		if err := rows.Scan(&x.Name, &x.Value); err != nil {
+			return err
+		}
+		if x.Value == nil {
+			x.Value = []byte{}
+		}
+		a.Xattrs = append(a.Xattrs, x)
+	}
+	return rows.Err()
 }
 
 // mark marks dir and its ancestors for rebuilding.

@@ -137,6 +137,11 @@ func (db *DB) renameTx(tx querier, oldParent uint64, oldName string, newParent u
 			if rm, err = db.dropLinkTx(tx, dst, newParent, now); err != nil {
 				return rm, err
 			}
+			if !dst.IsDir() {
+				if err := db.linkCountChangedTx(tx, dst.Ino, rm.Nlink); err != nil {
+					return rm, err
+				}
+			}
 		}
 		if _, err := tx.Exec(`DELETE FROM dentries WHERE parent = ? AND name = ?`, oldParent, oldName); err != nil {
 			return rm, err

@@ -235,6 +235,7 @@ func writeRemoteTree(ctx context.Context, store chunkstore.Store, s remoteTreeSh
 	}
 	const mtime = 1_760_000_000_000_000_000
 	subtrees := make([]chunkstore.ID, s.dirs)
+	totals := make([]tree.Stats, s.dirs)
 	var mu sync.Mutex
 	g, gctx := errgroup.WithContext(ctx)
 	g.SetLimit(rawStreams)
@@ -251,7 +252,7 @@ func writeRemoteTree(ctx context.Context, store chunkstore.Store, s remoteTreeSh
 				return fmt.Errorf("directory %d: %w", d, err)
 			}
 			mu.Lock()
-			subtrees[d] = id
+			subtrees[d], totals[d] = id, t.Totals()
 			mu.Unlock()
 			return nil
 		})
@@ -261,7 +262,8 @@ func writeRemoteTree(ctx context.Context, store chunkstore.Store, s remoteTreeSh
 	}
 	root := &tree.Tree{Entries: make([]tree.Entry, s.dirs)}
 	for d, id := range subtrees {
-		root.Entries[d] = tree.Entry{Name: fmt.Sprintf("d%04d", d), Type: tree.TypeDir, Mode: 0o755, MtimeNs: mtime, Subtree: id}
+		root.Entries[d] = tree.Entry{Name: fmt.Sprintf("d%04d", d), Type: tree.TypeDir, Mode: 0o755, MtimeNs: mtime,
+			Subtree: id, Totals: totals[d]}
 	}
 	if !slices.IsSortedFunc(root.Entries, func(a, b tree.Entry) int { return strings.Compare(a.Name, b.Name) }) {
 		return errors.New("root entries not sorted (more than 10,000 directories?)")
@@ -271,7 +273,7 @@ func writeRemoteTree(ctx context.Context, store chunkstore.Store, s remoteTreeSh
 		return fmt.Errorf("root: %w", err)
 	}
 	c := &tree.Commit{Root: rootID, Device: "bench-generator", TimeNs: time.Now().UnixNano(), Generation: 1,
-		Stats: tree.Stats{Files: uint64(s.files), Dirs: uint64(s.dirs) + 1, Bytes: uint64(s.files) * 4096, Chunks: uint64(s.files)}}
+		Stats: root.Totals(), RootAttrs: tree.RootAttrs{Mode: 0o755, MtimeNs: mtime}}
 	data, commitID, err := tree.EncodeCommit(c)
 	if err != nil {
 		return err
@@ -330,7 +332,8 @@ func TestRemoteTreeGenerator(t *testing.T) {
 		}
 		files += len(sub.Entries)
 	}
-	if files != 2345 || c.Stats.Files != 2345 {
-		t.Fatalf("%d files, commit says %d, want 2345", files, c.Stats.Files)
+	want := tree.Stats{Files: 2345, Dirs: 4, Bytes: 2345 * 4096, Chunks: 2345}
+	if files != 2345 || c.Stats != want {
+		t.Fatalf("%d files, commit stats %+v, want 2345 files and %+v", files, c.Stats, want)
 	}
 }

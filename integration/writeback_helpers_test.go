@@ -136,6 +136,9 @@ type mountStatus struct {
 	} `json:"failed"`
 	ChunksUploaded int `json:"chunks_uploaded"`
 	ChunksPresent  int `json:"chunks_present"`
+	Volume         *struct {
+		Files, Dirs, Bytes, Chunks uint64
+	} `json:"volume"`
 }
 
 func cloudfsStatus(t *testing.T, mnt string) mountStatus {

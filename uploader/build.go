@@ -132,27 +132,31 @@ func (u *Uploader) chunkFile(ctx context.Context, f *index.SnapFile) ([]chunksto
 	}
 }
 
-// built is the output of build: the root tree id, each rebuilt
-// directory's tree id, and the objects to write (manifests, and trees by
+// built is the output of build: the root tree, each rebuilt directory's
+// tree (id and totals), and the objects to write (manifests, and trees by
 // depth).
 type built struct {
-	root      chunkstore.ID
-	dirIDs    map[uint64]chunkstore.ID
+	root      index.DirTree
+	dirs      map[uint64]index.DirTree
 	manifests []tree.Object
 	levels    [][]tree.Object
 }
 
 func (a *attempt) build(ctx context.Context) (*built, error) {
-	b := &built{dirIDs: map[uint64]chunkstore.ID{}}
+	b := &built{dirs: map[uint64]index.DirTree{}}
 	seen := map[chunkstore.ID]bool{}
-	id, err := a.buildDir(ctx, a.snap.Root, 0, b, seen)
-	if err != nil {
+	if _, err := a.buildDir(ctx, a.snap.Root, 0, b, seen); err != nil {
 		return nil, err
 	}
-	b.root = id
+	b.root = b.dirs[a.snap.Root.Ino]
 	return b, nil
 }
 
+// buildDir builds the tree of the rebuilt directory d, below the trees of
+// its rebuilt subdirectories, records it in b.dirs with its totals (the
+// sum of its entries': a kept subdirectory's totals are the ones recorded
+// with its tree id, so they cost what the rebuilt directories cost) and
+// returns its id.
 func (a *attempt) buildDir(ctx context.Context, d *index.SnapDir, depth int, b *built, seen map[chunkstore.ID]bool) (chunkstore.ID, error) {
 	td := tree.NewDir()
 	var old *tree.Tree // d's last committed tree, read only for failed files
@@ -164,6 +168,7 @@ func (a *attempt) buildDir(ctx context.Context, d *index.SnapDir, depth int, b *
 			if ent.Subtree, err = a.buildDir(ctx, e.Dir, depth+1, b, seen); err != nil {
 				return ent.Subtree, err
 			}
+			ent.Totals = b.dirs[e.Dir.Ino].Totals
 			err = td.Set(ent)
 		case ent.Type == tree.TypeFile && (a.failed[e.Ino] != nil || a.busy[e.Ino]):
 			if old, err = a.oldTree(ctx, d.Ino, old); err != nil {
@@ -173,9 +178,7 @@ func (a *attempt) buildDir(ctx context.Context, d *index.SnapDir, depth int, b *
 				err = td.Set(*prev) // keep what was committed; the file stays queued
 			}
 		case ent.Type == tree.TypeFile:
-			if e.Nlink > 1 {
-				ent.LinkID = a.linkID(e.Ino)
-			}
+			a.setLink(&ent, &e)
 			refs := a.refs[e.Ino]
 			crefs := make([]tree.ChunkRef, len(refs))
 			for i, r := range refs {
@@ -183,8 +186,8 @@ func (a *attempt) buildDir(ctx context.Context, d *index.SnapDir, depth int, b *
 			}
 			err = td.SetFile(ent, crefs)
 		default:
-			if e.Nlink > 1 && ent.Type != tree.TypeDir {
-				ent.LinkID = a.linkID(e.Ino)
+			if ent.Type != tree.TypeDir {
+				a.setLink(&ent, &e)
 			}
 			err = td.Set(ent)
 		}
@@ -210,7 +213,7 @@ func (a *attempt) buildDir(ctx context.Context, d *index.SnapDir, depth int, b *
 		}
 		b.levels[depth] = append(b.levels[depth], o)
 	}
-	b.dirIDs[d.Ino] = id
+	b.dirs[d.Ino] = index.DirTree{ID: id, Totals: td.Totals()}
 	return id, nil
 }
 
@@ -225,6 +228,21 @@ func (a *attempt) oldTree(ctx context.Context, dir uint64, have *tree.Tree) (*tr
 		return &tree.Tree{}, err
 	}
 	return NewLoader(a.u.store).Tree(ctx, id)
+}
+
+// setLink sets the hard link of ent, the entry of e, a non-directory: an
+// inode with several names gets its link count and a link id, the one it
+// was loaded with from the remote tree if any (so its names committed
+// earlier, or by another device, and the ones written now stay one
+// inode), else one made from this device and the inode number.
+func (a *attempt) setLink(ent *tree.Entry, e *index.SnapEntry) {
+	if e.Nlink < 2 {
+		return
+	}
+	ent.Nlink, ent.LinkID = e.Nlink, e.LinkID
+	if ent.LinkID == 0 {
+		ent.LinkID = a.linkID(e.Ino)
+	}
 }
 
 // linkID is the hard-link hint of inode ino: the first 8 bytes of the hash

@@ -9,6 +9,7 @@ import (
 	"os"
 	"path/filepath"
 	"strconv"
+	"strings"
 	"sync"
 	"testing"
 	"time"
@@ -20,6 +21,7 @@ import (
 	"github.com/cloudfs/cloudfs/chunkstore/fault"
 	"github.com/cloudfs/cloudfs/chunkstore/mem"
 	"github.com/cloudfs/cloudfs/index"
+	"github.com/cloudfs/cloudfs/index/tree"
 )
 
 const (
@@ -42,6 +44,7 @@ type fixture struct {
 	cache   *cache.Cache
 	up      *Uploader
 	staging string
+	device  string // "" is "test"
 }
 
 func testVolume() chunkstore.Volume {
@@ -77,12 +80,66 @@ func (f *fixture) open() {
 	if err := os.MkdirAll(f.staging, 0o700); err != nil {
 		t.Fatal(err)
 	}
-	up, err := New(db, f.hooked, c, testVolume(), Options{StagingDir: f.staging, Device: "test",
+	device := f.device
+	if device == "" {
+		device = "test"
+	}
+	up, err := New(db, f.hooked, c, testVolume(), Options{StagingDir: f.staging, Device: device,
 		MinBackoff: time.Millisecond, MaxBackoff: 10 * time.Millisecond}, log.Named("uploader"))
 	if err != nil {
 		t.Fatal(err)
 	}
 	f.db, f.cache, f.up = db, c, up
+}
+
+// peer returns another machine on f's store, device device, with a fresh
+// cache dir whose index mounts the store's head lazily (LoadRemote), as a
+// new mount does: nothing but the root's attributes is loaded.
+func (f *fixture) peer(device string) *fixture {
+	f.t.Helper()
+	p := &fixture{t: f.t, ctx: f.ctx, dir: f.t.TempDir(), mem: f.mem, store: f.store, hooked: f.hooked, device: device}
+	p.open()
+	head, _, ok, err := ReadHead(p.ctx, p.mem)
+	if err != nil || !ok {
+		f.t.Fatalf("peer: head: %v %v", ok, err)
+	}
+	c, err := ReadCommit(p.ctx, p.mem, head)
+	if err != nil {
+		f.t.Fatal(err)
+	}
+	if err := p.db.LoadRemote(p.ctx, head, c); err != nil {
+		f.t.Fatal(err)
+	}
+	return p
+}
+
+// lookup returns the attributes of the slash path p (no leading slash),
+// loading directories on the way as the file system does.
+func (f *fixture) lookup(p string) index.Attr {
+	f.t.Helper()
+	a, err := f.db.GetAttr(f.ctx, index.RootIno)
+	if err != nil {
+		f.t.Fatal(err)
+	}
+	for _, name := range strings.Split(p, "/") {
+		if err := f.db.EnsureLoaded(f.ctx, a.Ino, NewLoader(f.hooked)); err != nil {
+			f.t.Fatal(err)
+		}
+		if a, err = f.db.Lookup(f.ctx, a.Ino, name); err != nil {
+			f.t.Fatalf("lookup %s: %v", p, err)
+		}
+	}
+	return a
+}
+
+// headCommit returns the decoded head commit.
+func (f *fixture) headCommit() *tree.Commit {
+	f.t.Helper()
+	c, err := ReadCommit(f.ctx, f.mem, f.head())
+	if err != nil {
+		f.t.Fatal(err)
+	}
+	return c
 }
 
 // reopen simulates a crash and restart: the index is closed (its last
@@ -250,7 +307,7 @@ func loadRemote(t *testing.T, s chunkstore.Store) map[string]remoteFile {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if err := db.LoadRemote(ctx, head, commit.Root); err != nil {
+	if err := db.LoadRemote(ctx, head, commit); err != nil {
 		t.Fatal(err)
 	}
 	out := map[string]remoteFile{}

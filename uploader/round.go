@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"math/rand/v2"
+	"slices"
 	"time"
 
 	"go.uber.org/zap"
@@ -79,6 +80,7 @@ type attempt struct {
 	items   []index.DirtyItem // the entries taken
 	snap    *index.Snapshot
 	res     RoundResult
+	stats   tree.Stats                  // the volume's totals in the commit made, or in the head kept
 	written []string                    // keys written: orphan candidates if the round fails
 	refs    map[uint64][]chunkstore.Ref // resolved content of every file in the snapshot
 	content []index.FileContent         // files chunked this round
@@ -93,6 +95,19 @@ func (a *attempt) run(ctx context.Context) error {
 	inos := make([]uint64, len(a.items))
 	for i, it := range a.items {
 		inos[i] = it.Ino
+	}
+	load := NewLoader(u.store)
+	if slices.Contains(inos, index.RootIno) {
+		// The root's own attributes may change before anything loaded it
+		// (it has no parent to load first); the commit rebuilds it.
+		if err := u.db.EnsureLoaded(ctx, index.RootIno, load); err != nil {
+			return err
+		}
+	}
+	if n, err := u.db.LoadLinkNames(ctx, inos, load); err != nil {
+		return err
+	} else if n > 0 {
+		u.log.Info("loaded directories to find the other names of changed hard-linked files", zap.Int("dirs", n))
 	}
 	snap, err := u.db.Snapshot(ctx, inos)
 	if err != nil {
@@ -128,13 +143,15 @@ func (a *attempt) run(ctx context.Context) error {
 		return err
 	}
 	commitID := parentID
-	if parent == nil || b.root != parent.Root {
+	if parent == nil || b.root.ID != parent.Root || !parent.RootAttrs.Equal(&snap.RootAttrs) {
 		if commitID, err = a.commit(ctx, b.root, parentID, parent, cond); err != nil {
 			return err
 		}
 		a.res.Commit = commitID
+	} else {
+		a.stats = parent.Stats
 	}
-	return a.apply(ctx, commitID, b.dirIDs)
+	return a.apply(ctx, commitID, b.dirs)
 }
 
 // parent decides what the commit builds on from head: the base commit, or
@@ -167,10 +184,12 @@ func (a *attempt) parent(ctx context.Context) (chunkstore.ID, *tree.Commit, chun
 	return head, c, chunkstore.Cond{IfMatch: etag}, nil
 }
 
-// commit writes the commit object, records it pending and swaps head.
-func (a *attempt) commit(ctx context.Context, root, parentID chunkstore.ID, parent *tree.Commit, cond chunkstore.Cond) (chunkstore.ID, error) {
+// commit writes the commit object of root (with the root's attributes and
+// its totals as the stats), records it pending and swaps head.
+func (a *attempt) commit(ctx context.Context, root index.DirTree, parentID chunkstore.ID, parent *tree.Commit, cond chunkstore.Cond) (chunkstore.ID, error) {
 	u := a.u
-	c := &tree.Commit{Root: root, Device: u.opts.Device, TimeNs: u.opts.Now().UnixNano(), Generation: 1}
+	c := &tree.Commit{Root: root.ID, Device: u.opts.Device, TimeNs: u.opts.Now().UnixNano(), Generation: 1,
+		Stats: root.Totals, RootAttrs: a.snap.RootAttrs}
 	if parent != nil {
 		c.Parents = []chunkstore.ID{parentID}
 		c.Generation = tree.NextGeneration(parent)
@@ -192,14 +211,16 @@ func (a *attempt) commit(ctx context.Context, root, parentID chunkstore.ID, pare
 		}
 		return id, fmt.Errorf("swap head to %s: %w", id, err)
 	}
-	u.log.Info("committed", zap.Stringer("commit", id), zap.Stringer("root", root),
-		zap.Uint64("generation", c.Generation), zap.Int("files", len(a.content)))
+	u.log.Info("committed", zap.Stringer("commit", id), zap.Stringer("root", root.ID),
+		zap.Uint64("generation", c.Generation), zap.Int("files", len(a.content)),
+		zap.Uint64("volume_files", c.Stats.Files), zap.Uint64("volume_bytes", c.Stats.Bytes))
+	a.stats = c.Stats
 	return id, nil
 }
 
 // apply records the commit in the index and fails the files that failed
 // on their own.
-func (a *attempt) apply(ctx context.Context, commitID chunkstore.ID, dirs map[uint64]chunkstore.ID) error {
+func (a *attempt) apply(ctx context.Context, commitID chunkstore.ID, dirs map[uint64]index.DirTree) error {
 	u := a.u
 	items := make([]index.DirtyItem, 0, len(a.snap.Items))
 	for _, it := range a.snap.Items {
@@ -221,6 +242,7 @@ func (a *attempt) apply(ctx context.Context, commitID chunkstore.ID, dirs map[ui
 	a.res.Failed = len(a.failed)
 	u.mu.Lock()
 	u.stats.lastCommit, u.stats.lastCommitTime = commitID, u.opts.Now()
+	u.stats.lastCommitStats = a.stats
 	u.stats.chunks.Uploaded += a.res.Chunks.Uploaded
 	u.stats.chunks.UploadedBytes += a.res.Chunks.UploadedBytes
 	u.stats.chunks.Present += a.res.Chunks.Present

@@ -18,9 +18,11 @@ type Status struct {
 	Failed         []Failure `json:"failed"`                // entries whose last attempt failed
 	LastCommit     string    `json:"last_commit,omitempty"` // commit made head by this process, hex
 	LastCommitTime time.Time `json:"last_commit_time,omitzero"`
-	BaseCommit     string    `json:"base_commit,omitempty"` // the index's base commit, hex
-	LastError      string    `json:"last_error,omitempty"`  // of the last round, if it failed
-	Rounds         int64     `json:"rounds"`                // rounds run since start
+	// Volume is what the tree of LastCommit holds (its commit's stats).
+	Volume     *VolumeStats `json:"volume,omitempty"`
+	BaseCommit string       `json:"base_commit,omitempty"` // the index's base commit, hex
+	LastError  string       `json:"last_error,omitempty"`  // of the last round, if it failed
+	Rounds     int64        `json:"rounds"`                // rounds run since start
 
 	// Chunks checked by uploads since start: put because the store lacked
 	// them, or already present (deduplicated). Bytes are stored sizes.
@@ -30,6 +32,16 @@ type Status struct {
 	BytesPresent   int64 `json:"bytes_present"`
 
 	Cache CacheStatus `json:"cache"`
+}
+
+// VolumeStats are the totals of a commit's tree (tree.Stats): names that
+// are not directories, directories (the root included), bytes of regular
+// files and their chunk refs.
+type VolumeStats struct {
+	Files  uint64 `json:"files"`
+	Dirs   uint64 `json:"dirs"`
+	Bytes  uint64 `json:"bytes"`
+	Chunks uint64 `json:"chunks"`
 }
 
 // Failure is a queue entry whose last upload attempt failed.
@@ -67,6 +79,8 @@ func (u *Uploader) Status(ctx context.Context) (Status, error) {
 	s.Uploading, s.LastError, s.Rounds = c.uploading, c.lastError, c.rounds
 	if !c.lastCommit.IsZero() {
 		s.LastCommit, s.LastCommitTime = c.lastCommit.String(), c.lastCommitTime
+		v := c.lastCommitStats
+		s.Volume = &VolumeStats{Files: v.Files, Dirs: v.Dirs, Bytes: v.Bytes, Chunks: v.Chunks}
 	}
 	s.ChunksUploaded, s.BytesUploaded = c.chunks.Uploaded, c.chunks.UploadedBytes
 	s.ChunksPresent, s.BytesPresent = c.chunks.Present, c.chunks.PresentBytes

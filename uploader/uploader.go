@@ -13,6 +13,7 @@ import (
 	"github.com/cloudfs/cloudfs/chunkstore"
 	"github.com/cloudfs/cloudfs/chunkstore/cache"
 	"github.com/cloudfs/cloudfs/index"
+	"github.com/cloudfs/cloudfs/index/tree"
 )
 
 // Defaults of Options.
@@ -74,12 +75,13 @@ type Uploader struct {
 
 // counters are the figures Status reports beyond the queue.
 type counters struct {
-	uploading      int
-	lastCommit     chunkstore.ID
-	lastCommitTime time.Time
-	lastError      string
-	chunks         cache.UploadStats // totals since New
-	rounds         int64
+	uploading       int
+	lastCommit      chunkstore.ID
+	lastCommitTime  time.Time
+	lastCommitStats tree.Stats // the volume's totals in lastCommit
+	lastError       string
+	chunks          cache.UploadStats // totals since New
+	rounds          int64
 }
 
 type syncRequest struct {

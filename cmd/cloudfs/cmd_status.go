@@ -78,6 +78,10 @@ func printStatus(w io.Writer, st *statusReply, now time.Time) error {
 	switch {
 	case st.LastCommit != "":
 		row("last commit", "%s, %s", short(st.LastCommit), ago(st.LastCommitTime, now))
+		if v := st.Volume; v != nil {
+			row("volume", "%s, %s, %s in %s", plural(int(v.Files), "file"), plural(int(v.Dirs), "dir"),
+				human(int64(v.Bytes)), plural(int(v.Chunks), "chunk ref"))
+		}
 	case st.BaseCommit != "":
 		row("last commit", "none by this mount (base %s)", short(st.BaseCommit))
 	default:

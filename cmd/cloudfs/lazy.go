@@ -34,7 +34,7 @@ func loadRemoteHead(ctx context.Context, idx *index.DB, s chunkstore.Store, log 
 	if err != nil {
 		return fmt.Errorf("store %s: head: %w", s, err)
 	}
-	err = idx.LoadRemote(ctx, head, c.Root)
+	err = idx.LoadRemote(ctx, head, c)
 	if errors.Is(err, index.ErrNotEmpty) {
 		// Written here before this machine ever synced, while another
 		// device committed: the uploader keeps it queued (ErrHeadMoved).

@@ -21,6 +21,7 @@ func benchTree() *Tree {
 		switch {
 		case i%50 == 0:
 			e.Type, e.Mode, e.Subtree = TypeDir, 0o755, chunkstore.Hash([]byte(e.Name))
+			e.Totals = Stats{Files: uint64(i), Dirs: 3, Bytes: uint64(i) << 12, Chunks: uint64(i)}
 		case i%97 == 0:
 			e.Type, e.Mode, e.Target = TypeSymlink, 0o777, "../target/"+e.Name
 		default:

@@ -69,26 +69,27 @@ func (d *Dir) Set(e Entry) error {
 }
 
 // SetDir adds the directory e, or replaces the entry of the same name, with
-// the in-memory content sub. e.Type must be TypeDir; e.Subtree is ignored
-// and set by Build.
+// the in-memory content sub. e.Type must be TypeDir; e.Subtree and e.Totals
+// are ignored and set by Build.
 func (d *Dir) SetDir(e Entry, sub *Dir) error {
 	if e.Type != TypeDir || sub == nil {
 		return fmt.Errorf("entry %q: %w: SetDir of a %s (or a nil Dir)", e.Name, ErrInvalid, e.Type)
 	}
-	e.Subtree = EmptyTreeID // a placeholder for Check
+	e.Subtree, e.Totals = EmptyTreeID, Stats{Dirs: 1} // placeholders for Check
 	sortXattrs(e.Xattrs)
 	if err := e.Check(); err != nil {
 		return err
 	}
-	e.Subtree = chunkstore.ID{}
+	e.Subtree, e.Totals = chunkstore.ID{}, Stats{}
 	d.nodes[e.Name] = &node{entry: e, dir: sub}
 	return nil
 }
 
 // SetFile adds the regular file e, or replaces the entry of the same name,
-// with the content refs: it sets e.Size and e.Chunks, or e.Manifest for more
-// than MaxInlineChunks refs, in which case Build also returns the manifest
-// object. e.Type must be TypeFile; its content fields are overwritten.
+// with the content refs: it sets e.Size and e.Chunks, or e.Manifest and
+// e.ManifestChunks for more than MaxInlineChunks refs, in which case Build
+// also returns the manifest object. e.Type must be TypeFile; its content
+// fields are overwritten.
 func (d *Dir) SetFile(e Entry, refs []ChunkRef) error {
 	if e.Type != TypeFile {
 		return fmt.Errorf("entry %q: %w: SetFile of a %s", e.Name, ErrInvalid, e.Type)
@@ -97,9 +98,9 @@ func (d *Dir) SetFile(e Entry, refs []ChunkRef) error {
 	if err != nil {
 		return fmt.Errorf("entry %q: %w", e.Name, err)
 	}
-	e.Size, e.Chunks, e.Manifest = size, chunks, chunkstore.ID{}
+	e.Size, e.Chunks, e.Manifest, e.ManifestChunks = size, chunks, chunkstore.ID{}, 0
 	if m != nil {
-		e.Manifest = m.ID
+		e.Manifest, e.ManifestChunks = m.ID, uint64(len(refs))
 	}
 	sortXattrs(e.Xattrs)
 	if err := e.Check(); err != nil {
@@ -134,8 +135,9 @@ func (d *Dir) Remove(name string) bool {
 	return ok
 }
 
-// Build encodes root and every in-memory Dir below it and returns the root
-// tree's ID and the objects to store: the manifests added by SetFile and the
+// Build encodes root and every in-memory Dir below it (setting each one's
+// entry's Subtree and Totals) and returns the root tree's ID and the
+// objects to store: the manifests added by SetFile and the
 // trees, each once, in an order where every object comes after the objects
 // it refers to (children before parents, the root tree last). Storing them in
 // that order never leaves a stored tree pointing at a missing one. Stored
@@ -144,7 +146,7 @@ func (d *Dir) Remove(name string) bool {
 // Build does not modify the Dirs.
 func Build(root *Dir) (chunkstore.ID, []Object, error) {
 	b := builder{seen: make(map[chunkstore.ID]bool)}
-	id, err := b.dir(root, "")
+	id, _, err := b.dir(root, "")
 	if err != nil {
 		return chunkstore.ID{}, nil, fmt.Errorf("build tree: %w", err)
 	}
@@ -163,17 +165,19 @@ func (b *builder) add(o Object) {
 	}
 }
 
-func (b *builder) dir(d *Dir, path string) (chunkstore.ID, error) {
+// dir encodes d and the in-memory Dirs below it and returns d's tree ID
+// and totals.
+func (b *builder) dir(d *Dir, path string) (chunkstore.ID, Stats, error) {
 	t := &Tree{Entries: make([]Entry, 0, len(d.nodes))}
 	for _, name := range d.Names() { // sorted: a deterministic object order
 		n := d.nodes[name]
 		e := n.entry
 		if n.dir != nil {
-			id, err := b.dir(n.dir, joinPath(path, name))
+			id, st, err := b.dir(n.dir, joinPath(path, name))
 			if err != nil {
-				return chunkstore.ID{}, err
+				return chunkstore.ID{}, Stats{}, err
 			}
-			e.Subtree = id
+			e.Subtree, e.Totals = id, st
 		}
 		if n.manifest != nil {
 			b.add(*n.manifest)
@@ -182,10 +186,10 @@ func (b *builder) dir(d *Dir, path string) (chunkstore.ID, error) {
 	}
 	data, id, err := Encode(t)
 	if err != nil {
-		return chunkstore.ID{}, fmt.Errorf("directory %q: %w", "/"+path, err)
+		return chunkstore.ID{}, Stats{}, fmt.Errorf("directory %q: %w", "/"+path, err)
 	}
 	b.add(Object{Kind: KindTree, ID: id, Data: data})
-	return id, nil
+	return id, t.Totals(), nil
 }
 
 // joinPath joins a relative slash path and a name ("" is the root).

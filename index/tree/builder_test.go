@@ -25,7 +25,7 @@ func TestBuild(t *testing.T) {
 	}
 	_, _ = root.Sub("empty1")
 	_, _ = a.Sub("empty2")
-	if err := root.Set(Entry{Name: "stored", Type: TypeDir, Mode: 0o755, Subtree: id("elsewhere")}); err != nil {
+	if err := root.Set(Entry{Name: "stored", Type: TypeDir, Mode: 0o755, Subtree: id("elsewhere"), Totals: Stats{Files: 5, Dirs: 2, Bytes: 50, Chunks: 4}}); err != nil {
 		t.Fatal(err)
 	}
 	if err := root.Set(Entry{Name: "x", Type: TypeFIFO, Xattrs: []Xattr{{"user.b", nil}, {"user.a", nil}}}); err != nil {

@@ -11,27 +11,37 @@ import (
 // MaxParents is the most parents a commit has: two, for a merge.
 const MaxParents = 2
 
-// Stats summarises the tree of a commit. They are informational (status,
-// log): the writer counts them, nothing checks them against the tree.
-type Stats struct {
-	Files  uint64 // entries that are not directories
-	Dirs   uint64 // directories, the root included
-	Bytes  uint64 // sum of the sizes of regular files
-	Chunks uint64 // chunk refs of regular files (a shared chunk counts each time)
+// RootAttrs are the attributes of the root directory, which has no entry
+// of its own: a commit carries them beside the root tree's ID.
+type RootAttrs struct {
+	Mode     uint32 // permission bits plus setuid, setgid, sticky (ModeMask)
+	UID, GID uint32
+	MtimeNs  int64   // modification time, ns since the Unix epoch
+	Xattrs   []Xattr // sorted by Name, unique
+}
+
+// Equal reports whether a and o are the same attributes (a nil and an
+// empty Xattrs are equal).
+func (a *RootAttrs) Equal(o *RootAttrs) bool {
+	return a.Mode == o.Mode && a.UID == o.UID && a.GID == o.GID && a.MtimeNs == o.MtimeNs &&
+		xattrsEqual(a.Xattrs, o.Xattrs)
 }
 
 // Commit is one version of the volume.
 //
-// Encoding (after the header 'c', 1): root ID, parent count (0..MaxParents)
+// Encoding (after the header 'c', 2): root ID, parent count (0..MaxParents)
 // and the parent IDs in order, device string, time (zig-zag varint ns),
-// generation, then Files, Dirs, Bytes, Chunks as varints.
+// generation, then Files, Dirs, Bytes, Chunks as varints, then the root's
+// attributes: mode, uid, gid, mtime (zig-zag) and an xattr count (may be 0)
+// with (name string, value string) pairs sorted by name.
 type Commit struct {
 	Root       chunkstore.ID   // root tree; never zero
 	Parents    []chunkstore.ID // distinct, non-zero; first the commit this one was built on, then the merged one
 	Device     string          // name of the device that wrote it: 1..255 bytes of UTF-8
 	TimeNs     int64           // wall-clock time of the commit, ns since the Unix epoch
 	Generation uint64          // 1 without parents, else NextGeneration of the parents
-	Stats      Stats
+	Stats      Stats           // the root tree's totals (Dirs >= 1: the root)
+	RootAttrs  RootAttrs
 }
 
 // NextGeneration returns the generation of a commit whose parents are
@@ -58,6 +68,13 @@ func (c *Commit) check() error {
 		return fmt.Errorf("%w: commit without parents has generation %d, want 1", ErrInvalid, c.Generation)
 	case len(c.Parents) > 0 && c.Generation < 2:
 		return fmt.Errorf("%w: commit with parents has generation %d", ErrInvalid, c.Generation)
+	case c.Stats.Dirs == 0:
+		return fmt.Errorf("%w: stats count no directory (the root counts)", ErrInvalid)
+	case c.RootAttrs.Mode&^ModeMask != 0:
+		return fmt.Errorf("%w: root mode %#o has bits outside %#o", ErrInvalid, c.RootAttrs.Mode, ModeMask)
+	}
+	if err := checkXattrs(c.RootAttrs.Xattrs); err != nil {
+		return fmt.Errorf("root: %w", err)
 	}
 	for i, p := range c.Parents {
 		if p.IsZero() {
@@ -92,13 +109,19 @@ func (c *Commit) CheckParents(parents []*Commit) error {
 	return nil
 }
 
-// EncodeCommit returns the canonical encoding of c and its ID. Errors wrap
-// ErrInvalid.
+// EncodeCommit returns the canonical encoding of c and its ID. It first
+// sorts c.RootAttrs.Xattrs by name, in place, when they are not sorted
+// already. Errors wrap ErrInvalid.
 func EncodeCommit(c *Commit) ([]byte, chunkstore.ID, error) {
+	sortXattrs(c.RootAttrs.Xattrs)
 	if err := c.check(); err != nil {
 		return nil, chunkstore.ID{}, fmt.Errorf("encode commit: %w", err)
 	}
-	b := make([]byte, 0, 2+chunkstore.IDSize*(1+len(c.Parents))+len(c.Device)+8*binary.MaxVarintLen64)
+	size := 2 + chunkstore.IDSize*(1+len(c.Parents)) + len(c.Device) + 14*binary.MaxVarintLen64
+	for _, x := range c.RootAttrs.Xattrs {
+		size += 2*binary.MaxVarintLen32 + len(x.Name) + len(x.Value)
+	}
+	b := make([]byte, 0, size)
 	b = append(b, byte(KindCommit), formatVersion)
 	b = append(b, c.Root[:]...)
 	b = binary.AppendUvarint(b, uint64(len(c.Parents)))
@@ -108,9 +131,13 @@ func EncodeCommit(c *Commit) ([]byte, chunkstore.ID, error) {
 	b = appendString(b, c.Device)
 	b = binary.AppendVarint(b, c.TimeNs)
 	b = binary.AppendUvarint(b, c.Generation)
-	for _, v := range [...]uint64{c.Stats.Files, c.Stats.Dirs, c.Stats.Bytes, c.Stats.Chunks} {
-		b = binary.AppendUvarint(b, v)
-	}
+	b = appendStats(b, c.Stats)
+	a := &c.RootAttrs
+	b = binary.AppendUvarint(b, uint64(a.Mode))
+	b = binary.AppendUvarint(b, uint64(a.UID))
+	b = binary.AppendUvarint(b, uint64(a.GID))
+	b = binary.AppendVarint(b, a.MtimeNs)
+	b = appendXattrs(b, a.Xattrs)
 	return b, chunkstore.Hash(b), nil
 }
 
@@ -132,7 +159,9 @@ func DecodeCommit(data []byte) (*Commit, error) {
 	c.Device = r.str(MaxNameLen)
 	c.TimeNs = r.varint()
 	c.Generation = r.uvarint()
-	c.Stats = Stats{Files: r.uvarint(), Dirs: r.uvarint(), Bytes: r.uvarint(), Chunks: r.uvarint()}
+	c.Stats = r.stats()
+	c.RootAttrs = RootAttrs{Mode: r.uint32("root mode"), UID: r.uint32("root uid"), GID: r.uint32("root gid"),
+		MtimeNs: r.varint(), Xattrs: r.xattrs()}
 	if err := r.end(); err != nil {
 		return nil, fmt.Errorf("decode commit: %w", err)
 	}

@@ -14,17 +14,23 @@
 //     Merge accept it as a root meaning "no tree yet" (empty).
 //   - entry: one name in a tree with its type and attributes (mode, owner,
 //     mtime, size, xattrs) and its content: chunk refs or a manifest ID for a
-//     regular file, a subtree ID for a directory, a target for a symlink, a
-//     device number for a device node.
+//     regular file, a subtree ID and the subtree's totals for a directory, a
+//     target for a symlink, a device number for a device node; and, for a
+//     name of an inode with several hard links, a link ID and link count.
+//   - totals (Stats): files, directories, bytes and chunk refs under a
+//     directory, counted by name. A directory entry carries its subtree's,
+//     so the totals of a changed tree are summed from the changed
+//     directories alone; a commit's Stats are its root tree's.
 //   - chunk ref: a chunk ID and its length. A file is the concatenation of its
 //     chunks in order; offsets are implied.
 //   - manifest: an object that lists the chunk refs of a file with more than
 //     MaxInlineChunks chunks, so that directories of large files stay small.
 //     Whether a file's refs are inline or in a manifest depends only on their
 //     number, so equal files always give equal entries.
-//   - commit: an object naming one version of the volume: the root tree ID,
-//     the parent commit(s) (two for a merge), the device that wrote it, a
-//     time, a generation and summary stats. The bucket's head holds a commit ID.
+//   - commit: an object naming one version of the volume: the root tree ID
+//     and the root directory's attributes (it has no entry), the parent
+//     commit(s) (two for a merge), the device that wrote it, a time, a
+//     generation and the root's totals. The bucket's head holds a commit ID.
 //   - generation: 1 for a commit without parents, otherwise one more than
 //     the largest generation of its parents. It orders commits without
 //     trusting clocks; devices acknowledge the generation they have seen.
@@ -36,7 +42,8 @@
 // # Encoding
 //
 // Every object starts with two bytes: a kind byte ('t' tree, 'm' manifest,
-// 'c' commit) and a format version (1). The kind byte also separates the
+// 'c' commit) and a format version (2; version 1 had no totals, manifest
+// chunk counts, link counts or root attributes and is refused). The kind byte also separates the
 // hash domains: a tree and a manifest never share an ID. Integers are
 // unsigned LEB128 varints (encoding/binary Uvarint) and mtimes and commit
 // times zig-zag varints (Varint); IDs are 32 raw bytes; strings are a varint
@@ -52,13 +59,15 @@
 //	mode     varint (permission bits with setuid, setgid, sticky: <= 0o7777)
 //	uid, gid varint (<= 2^32-1)
 //	mtime    zig-zag varint, nanoseconds since the Unix epoch
-//	content  by type: file: size, then the manifest ID (flag 2) or a count
+//	content  by type: file: size, then the manifest ID and its chunk count
+//	         (flag 2; > MaxInlineChunks, <= size) or a count
 //	         (<= MaxInlineChunks) of (ID, length) refs whose lengths sum to
-//	         size; dir: subtree ID; symlink: target string; char/block
-//	         device: rdev; fifo, socket: nothing
+//	         size; dir: subtree ID, then its totals: files, dirs (>= 1),
+//	         bytes, chunks; symlink: target string; char/block device:
+//	         rdev; fifo, socket: nothing
 //	xattrs   if flag 1: count (>= 1), then (name string, value string)
 //	         sorted by name, names unique
-//	link     if flag 4: LinkID (non-zero)
+//	link     if flag 4: LinkID (non-zero), then the link count (>= 2)
 //
 // A tree is the header, an entry count and the entries. A manifest is the
 // header, a count (> MaxInlineChunks) and the refs. A commit is described in

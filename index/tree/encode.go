@@ -54,7 +54,10 @@ func Encode(t *Tree) ([]byte, chunkstore.ID, error) {
 		}
 		size += 16 + len(e.Name) + len(e.Target) + 38*len(e.Chunks)
 		if e.Type == TypeDir || !e.Manifest.IsZero() {
-			size += chunkstore.IDSize
+			size += chunkstore.IDSize + 4*binary.MaxVarintLen64
+		}
+		if e.LinkID != 0 {
+			size += binary.MaxVarintLen64 + binary.MaxVarintLen32
 		}
 		for _, x := range e.Xattrs {
 			size += 6 + len(x.Name) + len(x.Value)
@@ -91,26 +94,24 @@ func appendEntry(b []byte, e *Entry) []byte {
 		b = binary.AppendUvarint(b, e.Size)
 		if flags&flagManifest != 0 {
 			b = append(b, e.Manifest[:]...)
+			b = binary.AppendUvarint(b, e.ManifestChunks)
 		} else {
 			b = appendRefs(b, e.Chunks)
 		}
 	case TypeDir:
 		b = append(b, e.Subtree[:]...)
+		b = appendStats(b, e.Totals)
 	case TypeSymlink:
 		b = appendString(b, e.Target)
 	case TypeCharDev, TypeBlockDev:
 		b = binary.AppendUvarint(b, e.Rdev)
 	}
 	if flags&flagXattrs != 0 {
-		b = binary.AppendUvarint(b, uint64(len(e.Xattrs)))
-		for _, x := range e.Xattrs {
-			b = appendString(b, x.Name)
-			b = binary.AppendUvarint(b, uint64(len(x.Value)))
-			b = append(b, x.Value...)
-		}
+		b = appendXattrs(b, e.Xattrs)
 	}
 	if flags&flagLink != 0 {
 		b = binary.AppendUvarint(b, e.LinkID)
+		b = binary.AppendUvarint(b, uint64(e.Nlink))
 	}
 	return b
 }
@@ -174,6 +175,7 @@ func (r *reader) entry(e *Entry, refs []ChunkRef) []ChunkRef {
 			if e.Manifest = r.id(); r.err == nil && e.Manifest.IsZero() {
 				r.fail("zero manifest id")
 			}
+			e.ManifestChunks = r.uvarint()
 			break
 		}
 		n := r.count(minRefSize)
@@ -184,29 +186,22 @@ func (r *reader) entry(e *Entry, refs []ChunkRef) []ChunkRef {
 		}
 	case TypeDir:
 		e.Subtree = r.id()
+		e.Totals = r.stats()
 	case TypeSymlink:
 		e.Target = r.str(MaxTargetLen)
 	case TypeCharDev, TypeBlockDev:
 		e.Rdev = r.uvarint()
 	}
 	if flags&flagXattrs != 0 {
-		n := r.count(minXattrSize)
-		if r.err == nil && n == 0 {
+		if e.Xattrs = r.xattrs(); r.err == nil && len(e.Xattrs) == 0 {
 			r.fail("xattr flag with no xattrs")
-		}
-		if r.err == nil {
-			e.Xattrs = make([]Xattr, n)
-		}
-		for i := 0; i < n && r.err == nil; i++ {
-			e.Xattrs[i].Name = r.str(MaxXattrNameLen)
-			a, b := r.span(MaxXattrValueLen)
-			e.Xattrs[i].Value = append([]byte{}, r.b[a:b]...)
 		}
 	}
 	if flags&flagLink != 0 {
 		if e.LinkID = r.uvarint(); r.err == nil && e.LinkID == 0 {
 			r.fail("link flag with link id 0")
 		}
+		e.Nlink = r.uint32("link count")
 	}
 	return refs
 }

@@ -18,10 +18,11 @@ func id(s string) chunkstore.ID { return chunkstore.Hash([]byte(s)) }
 func sampleTree() *Tree {
 	return &Tree{Entries: []Entry{
 		{Name: "a.txt", Type: TypeFile, Mode: 0o644, UID: 1000, GID: 1000, MtimeNs: 1_700_000_000_123_456_789,
-			Size: 10, Chunks: []ChunkRef{{id("c1"), 4}, {id("c2"), 6}}, LinkID: 42},
-		{Name: "big.iso", Type: TypeFile, Mode: 0o600, Size: 1 << 40, Manifest: id("m")},
-		{Name: "bin", Type: TypeDir, Mode: 0o755 | 0o1000, Subtree: id("t"),
+			Size: 10, Chunks: []ChunkRef{{id("c1"), 4}, {id("c2"), 6}}, LinkID: 42, Nlink: 3},
+		{Name: "big.iso", Type: TypeFile, Mode: 0o600, Size: 1 << 40, Manifest: id("m"), ManifestChunks: 1 << 20},
+		{Name: "bin", Type: TypeDir, Mode: 0o755 | 0o1000, Subtree: id("t"), Totals: Stats{Files: 7, Dirs: 2, Bytes: 1 << 33, Chunks: 9000},
 			Xattrs: []Xattr{{"user.a", []byte("1")}, {"user.b", nil}}},
+		{Name: "cat", Type: TypeSymlink, Mode: 0o777, Target: "bin/cat", LinkID: 1 << 63, Nlink: 1<<32 - 1},
 		{Name: "dev", Type: TypeBlockDev, Mode: 0o660, Rdev: 8<<8 | 1},
 		{Name: "empty", Type: TypeFile, Mode: 0o4755, MtimeNs: -5},
 		{Name: "fifo", Type: TypeFIFO, Mode: 0o600},
@@ -126,10 +127,20 @@ func TestEncodeInvalid(t *testing.T) {
 		"zero-length chunk":  {f(func(e *Entry) { e.Chunks = append(e.Chunks, ChunkRef{id("z"), 0}) })},
 		"chunks + manifest":  {f(func(e *Entry) { e.Manifest = id("m") })},
 		"too many inline":    {f(func(e *Entry) { e.Chunks, e.Size = many, uint64(len(many)) })},
-		"small manifest":     {f(func(e *Entry) { e.Chunks, e.Manifest = nil, id("m") })},
-		"dir without tree":   {{Name: "d", Type: TypeDir}},
-		"dir with size":      {{Name: "d", Type: TypeDir, Subtree: id("t"), Size: 1}},
-		"dir with link id":   {{Name: "d", Type: TypeDir, Subtree: id("t"), LinkID: 1}},
+		"small manifest":     {f(func(e *Entry) { e.Chunks, e.Manifest, e.ManifestChunks = nil, id("m"), 3 })},
+		"manifest, 64 refs":  {f(func(e *Entry) { e.Chunks, e.Manifest, e.ManifestChunks, e.Size = nil, id("m"), 64, 1000 })},
+		"manifest, no count": {f(func(e *Entry) { e.Chunks, e.Manifest, e.Size = nil, id("m"), 1000 })},
+		"refs > bytes":       {f(func(e *Entry) { e.Chunks, e.Manifest, e.ManifestChunks, e.Size = nil, id("m"), 1001, 1000 })},
+		"count, no manifest": {f(func(e *Entry) { e.ManifestChunks = 65 })},
+		"dir without tree":   {{Name: "d", Type: TypeDir, Totals: Stats{Dirs: 1}}},
+		"dir without totals": {{Name: "d", Type: TypeDir, Subtree: id("t")}},
+		"dir totals, 0 dirs": {{Name: "d", Type: TypeDir, Subtree: id("t"), Totals: Stats{Files: 1}}},
+		"file with totals":   {f(func(e *Entry) { e.Totals = Stats{Dirs: 1} })},
+		"dir with size":      {{Name: "d", Type: TypeDir, Subtree: id("t"), Totals: Stats{Dirs: 1}, Size: 1}},
+		"dir with link id":   {{Name: "d", Type: TypeDir, Subtree: id("t"), Totals: Stats{Dirs: 1}, LinkID: 1, Nlink: 2}},
+		"link id, no count":  {f(func(e *Entry) { e.LinkID = 1 })},
+		"count, no link id":  {f(func(e *Entry) { e.Nlink = 2 })},
+		"link count 1":       {f(func(e *Entry) { e.LinkID, e.Nlink = 1, 1 })},
 		"file with subtree":  {f(func(e *Entry) { e.Subtree = id("t") })},
 		"symlink no target":  {{Name: "l", Type: TypeSymlink}},
 		"long target":        {{Name: "l", Type: TypeSymlink, Target: strings.Repeat("x", MaxTargetLen+1)}},
@@ -152,7 +163,7 @@ func TestEncodeInvalid(t *testing.T) {
 
 // hand builds a tree object from raw entry bytes, for decode tests.
 func hand(count uint64, entries ...[]byte) []byte {
-	b := []byte{'t', 1}
+	b := []byte{'t', formatVersion}
 	b = binary.AppendUvarint(b, count)
 	for _, e := range entries {
 		b = append(b, e...)
@@ -172,12 +183,13 @@ func TestDecodeCorrupt(t *testing.T) {
 		"nil":              nil,
 		"kind only":        {'t'},
 		"bad kind":         {'x', 1, 0},
-		"manifest kind":    {'m', 1, 0},
-		"version 2":        {'t', 2, 0},
-		"no count":         {'t', 1},
+		"manifest kind":    {'m', formatVersion, 0},
+		"version 1":        {'t', 1, 0},
+		"version 3":        {'t', 3, 0},
+		"no count":         {'t', formatVersion},
 		"count too big":    hand(1000, rawFIFO("a")),
 		"count too small":  hand(1, rawFIFO("a"), rawFIFO("b")),
-		"non-minimal":      {'t', 1, 0x80, 0x00},
+		"non-minimal":      {'t', formatVersion, 0x80, 0x00},
 		"unsorted":         hand(2, rawFIFO("b"), rawFIFO("a")),
 		"duplicate":        hand(2, rawFIFO("a"), rawFIFO("a")),
 		"empty name":       hand(1, rawFIFO("")),
@@ -185,7 +197,9 @@ func TestDecodeCorrupt(t *testing.T) {
 		"dotdot":           hand(1, rawFIFO("..")),
 		"unknown flag":     hand(1, append(appendString(nil, "a"), byte(TypeFIFO), 8, 0, 0, 0, 0)),
 		"xattr flag, none": hand(1, append(appendString(nil, "a"), byte(TypeFIFO), flagXattrs, 0, 0, 0, 0, 0)),
-		"link flag, zero":  hand(1, append(appendString(nil, "a"), byte(TypeFIFO), flagLink, 0, 0, 0, 0, 0)),
+		"link flag, zero":  hand(1, append(appendString(nil, "a"), byte(TypeFIFO), flagLink, 0, 0, 0, 0, 0, 2)),
+		"link count 1":     hand(1, append(appendString(nil, "a"), byte(TypeFIFO), flagLink, 0, 0, 0, 0, 7, 1)),
+		"link count > u32": hand(1, append(appendString(nil, "a"), byte(TypeFIFO), flagLink, 0, 0, 0, 0, 7, 0x80, 0x80, 0x80, 0x80, 0x10)),
 		"manifest on fifo": hand(1, append(appendString(nil, "a"), byte(TypeFIFO), flagManifest, 0, 0, 0, 0)),
 		"uid > 32 bits":    hand(1, append(appendString(nil, "a"), byte(TypeFIFO), 0, 0, 0x80, 0x80, 0x80, 0x80, 0x10, 0, 0)),
 		"trailing":         append(bytes.Clone(valid), 0),
@@ -218,12 +232,12 @@ func TestFind(t *testing.T) {
 }
 
 func TestKindOf(t *testing.T) {
-	for data, want := range map[string]Kind{"t\x01": KindTree, "m\x01x": KindManifest, "c\x01": KindCommit} {
+	for data, want := range map[string]Kind{"t\x02": KindTree, "m\x02x": KindManifest, "c\x02": KindCommit} {
 		if k, err := KindOf([]byte(data)); err != nil || k != want {
 			t.Errorf("KindOf(%q) = %v, %v", data, k, err)
 		}
 	}
-	for _, data := range []string{"", "t", "t\x02", "z\x01"} {
+	for _, data := range []string{"", "t", "t\x01", "t\x03", "z\x02"} {
 		if _, err := KindOf([]byte(data)); !errors.Is(err, ErrCorrupt) {
 			t.Errorf("KindOf(%q): err = %v", data, err)
 		}

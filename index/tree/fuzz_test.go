@@ -18,9 +18,22 @@ func FuzzDecode(f *testing.F) {
 	f.Add(empty)
 	m, _, _ := EncodeManifest(&Manifest{Chunks: refs(MaxInlineChunks + 1)})
 	f.Add(m)
-	c, _, _ := EncodeCommit(&Commit{Root: id("r"), Parents: []chunkstore.ID{id("p"), id("q")}, Device: "laptop", TimeNs: -1, Generation: 9, Stats: Stats{1, 2, 3, 4}})
+	c, _, _ := EncodeCommit(&Commit{Root: id("r"), Parents: []chunkstore.ID{id("p"), id("q")}, Device: "laptop", TimeNs: -1, Generation: 9, Stats: Stats{1, 2, 3, 4},
+		RootAttrs: RootAttrs{Mode: 0o1777, UID: 5, GID: 6, MtimeNs: 7, Xattrs: []Xattr{{"user.x", []byte("y")}}}})
 	f.Add(c)
-	f.Add([]byte{'t', 1, 1, 1, 'a', byte(TypeFile), flagXattrs | flagLink, 0x80, 0x01, 0, 0, 0, 0, 0, 1, 1, 'x', 0, 7})
+	f.Add([]byte{'t', formatVersion, 1, 1, 'a', byte(TypeFile), flagXattrs | flagLink, 0x80, 0x01, 0, 0, 0, 0, 0, 1, 1, 'x', 0, 7, 2})
+	d := NewDir()
+	if err := d.SetFile(Entry{Name: "big", Type: TypeFile}, refs(MaxInlineChunks+1)); err != nil {
+		f.Fatal(err)
+	}
+	if _, err := d.Sub("sub"); err != nil {
+		f.Fatal(err)
+	}
+	_, objs, err := Build(d)
+	if err != nil {
+		f.Fatal(err)
+	}
+	f.Add(objs[len(objs)-1].Data) // a manifest file and a directory with totals
 	f.Fuzz(func(t *testing.T, data []byte) {
 		if tr, err := Decode(data); err != nil {
 			if !errors.Is(err, ErrCorrupt) {

@@ -163,7 +163,7 @@ func (m *merger) load3(bID, lID, rID chunkstore.ID, path string) (chunkstore.ID,
 			dev = m.opt.RemoteDevice
 		}
 		c.entry.Name = uniqueConflictName(c.entry.Name, dev, m.opt.Time, taken)
-		c.entry.LinkID = 0 // a copy is a new inode, whatever its version was linked to
+		c.entry.LinkID, c.entry.Nlink = 0, 0 // a copy is a new inode, whatever its version was linked to
 		out.nodes[c.entry.Name] = &node{entry: c.entry}
 		m.conflicts[c.conflict].CopyPath = joinPath(path, c.entry.Name)
 	}
@@ -271,7 +271,9 @@ func (m *merger) bothDirs(out *Dir, b, l, r *Entry, path string) error {
 	}
 	e := *r
 	m.mergeAttrs(&e, b, l, r, path)
-	e.Subtree = id
+	if e.Subtree = id; sub == nil && id == l.Subtree {
+		e.Totals = l.Totals // local's stored tree is the answer (else remote's, as e has)
+	}
 	out.nodes[e.Name] = &node{entry: e, dir: sub}
 	return nil
 }
@@ -296,7 +298,7 @@ func (m *merger) oneDir(out *Dir, b, d, other *Entry, dirLocal bool, path string
 		return nil, nil // only deletions inside: the directory's deletion stands
 	}
 	e := *d
-	e.Subtree = id
+	e.Subtree = id // stored: d's own tree, with d's totals; else Build sets both
 	out.nodes[e.Name] = &node{entry: e, dir: sub}
 	if other == nil {
 		if len(m.conflicts) == before { // else the changes inside are reported

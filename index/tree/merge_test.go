@@ -266,7 +266,7 @@ func TestMergeLoadError(t *testing.T) {
 
 func TestMergeCopyDropsLinkID(t *testing.T) {
 	s := newMemStore()
-	linked := func(content string) Entry { e := file(content); e.LinkID = 7; return e }
+	linked := func(content string) Entry { e := file(content); e.LinkID, e.Nlink = 7, 2; return e }
 	b := s.build(t, spec{"a.txt": linked("v1"), "b.txt": linked("v1")})
 	l := s.build(t, spec{"a.txt": linked("mine"), "b.txt": linked("mine")})
 	r := s.build(t, spec{"a.txt": linked("theirs"), "b.txt": linked("v1")})
@@ -275,10 +275,10 @@ func TestMergeCopyDropsLinkID(t *testing.T) {
 		t.Fatal(err)
 	}
 	e, _, ok := res.Root.Lookup("a (conflict laptop " + stamp + ").txt")
-	if !ok || e.LinkID != 0 {
-		t.Fatalf("copy %+v (found %v): want LinkID 0", e, ok)
+	if !ok || e.LinkID != 0 || e.Nlink != 0 {
+		t.Fatalf("copy %+v (found %v): want LinkID and Nlink 0", e, ok)
 	}
-	if e, _, _ := res.Root.Lookup("b.txt"); e.LinkID != 7 {
+	if e, _, _ := res.Root.Lookup("b.txt"); e.LinkID != 7 || e.Nlink != 2 {
 		t.Fatalf("b.txt lost its LinkID: %+v", e)
 	}
 }

@@ -40,7 +40,7 @@ func TestManifest(t *testing.T) {
 		"tree as manifest": tree,
 		"truncated":        data[:len(data)-1],
 		"trailing":         append(bytes.Clone(data), 0),
-		"count too big":    append([]byte{'m', 1, 0xe9, 0x07}, data[4:]...), // 1001
+		"count too big":    append([]byte{'m', formatVersion, 0xe9, 0x07}, data[4:]...), // 1001
 	}
 	small, _, _ := EncodeManifest(&Manifest{Chunks: refs(MaxInlineChunks + 1)})
 	small[2] = MaxInlineChunks             // claims 64 refs: a manifest must hold more
@@ -104,18 +104,19 @@ func TestCommit(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	other := &Commit{Root: id("r2"), Device: "desk", TimeNs: -2, Generation: 1}
+	other := &Commit{Root: id("r2"), Device: "desk", TimeNs: -2, Generation: 1, Stats: Stats{Dirs: 1}}
 	_, id2, err := EncodeCommit(other)
 	if err != nil {
 		t.Fatal(err)
 	}
-	second := &Commit{Root: id("r3"), Parents: []chunkstore.ID{id1}, Device: "laptop", Generation: NextGeneration(first)}
+	second := &Commit{Root: id("r3"), Parents: []chunkstore.ID{id1}, Device: "laptop", Generation: NextGeneration(first), Stats: Stats{Dirs: 1}}
 	_, id3, err := EncodeCommit(second)
 	if err != nil {
 		t.Fatal(err)
 	}
 	merge := &Commit{Root: id("r4"), Parents: []chunkstore.ID{id3, id2}, Device: "ü-desk", TimeNs: 5,
-		Generation: NextGeneration(second, other)}
+		Generation: NextGeneration(second, other), Stats: Stats{Dirs: 1},
+		RootAttrs: RootAttrs{Mode: 0o2750, UID: 1<<32 - 1, GID: 7, MtimeNs: -3, Xattrs: []Xattr{{"user.z", nil}, {"user.a", []byte("v")}}}}
 	if merge.Generation != 3 || NextGeneration() != 1 {
 		t.Fatalf("generations: merge %d, none %d", merge.Generation, NextGeneration())
 	}
@@ -129,6 +130,9 @@ func TestCommit(t *testing.T) {
 	}
 	if again, gid, _ := EncodeCommit(got); !bytes.Equal(again, data4) || gid != id4 || got.Device != "ü-desk" || got.Parents[1] != id2 {
 		t.Fatalf("commit round trip: %+v", got)
+	}
+	if !got.RootAttrs.Equal(&merge.RootAttrs) || got.RootAttrs.Xattrs[0].Name != "user.a" {
+		t.Fatalf("root attributes round trip: %+v, want %+v (xattrs sorted)", got.RootAttrs, merge.RootAttrs)
 	}
 	if err := got.CheckParents([]*Commit{second, other}); err != nil {
 		t.Fatalf("CheckParents: %v", err)
@@ -157,6 +161,15 @@ func TestCommit(t *testing.T) {
 		"zero parent":   {Root: id("r"), Device: "d", Generation: 2, Parents: []chunkstore.ID{{}}},
 		"same parent":   {Root: id("r"), Device: "d", Generation: 2, Parents: []chunkstore.ID{id1, id1}},
 		"three parents": {Root: id("r"), Device: "d", Generation: 2, Parents: []chunkstore.ID{id1, id2, id3}},
+		"no dirs":       {Root: id("r"), Device: "d", Generation: 1},
+		"root mode":     {Root: id("r"), Device: "d", Generation: 1, Stats: Stats{Dirs: 1}, RootAttrs: RootAttrs{Mode: 0o40755}},
+		"root xattrs":   {Root: id("r"), Device: "d", Generation: 1, Stats: Stats{Dirs: 1}, RootAttrs: RootAttrs{Xattrs: []Xattr{{"a", nil}, {"a", nil}}}},
+	}
+	for name, c := range invalid {
+		if name != "no dirs" && name != "root mode" && name != "root xattrs" {
+			c.Stats.Dirs = 1 // only the rule the case names is broken
+			invalid[name] = c
+		}
 	}
 	for name, c := range invalid {
 		if _, _, err := EncodeCommit(&c); !errors.Is(err, ErrInvalid) {
@@ -166,10 +179,17 @@ func TestCommit(t *testing.T) {
 	corrupt := map[string][]byte{
 		"truncated": data4[:len(data4)-1],
 		"trailing":  append(bytes.Clone(data4), 0),
-		"tree":      {'t', 1, 0},
-		"gen 0":     append(append([]byte{'c', 1}, id1[:]...), 0, 1, 'd', 0, 0, 0, 0, 0, 0),
-		"3 parents": append(append([]byte{'c', 1}, id1[:]...), 3),
-		"zero root": append(append([]byte{'c', 1}, make([]byte, 32)...), 0, 1, 'd', 0, 1, 0, 0, 0, 0),
+		"tree":      {'t', formatVersion, 0},
+		"version 1": append([]byte{'c', 1}, data4[2:]...),
+		"gen 0":     append(append([]byte{'c', formatVersion}, id1[:]...), 0, 1, 'd', 0, 0, 0, 1, 0, 0, 0, 0, 0, 0, 0),
+		"3 parents": append(append([]byte{'c', formatVersion}, id1[:]...), 3),
+		"zero root": append(append([]byte{'c', formatVersion}, make([]byte, 32)...), 0, 1, 'd', 0, 1, 0, 1, 0, 0, 0, 0, 0, 0, 0),
+		"0 dirs":    append(append([]byte{'c', formatVersion}, id1[:]...), 0, 1, 'd', 0, 1, 0, 0, 0, 0, 0, 0, 0, 0, 0),
+		"xattr, 0":  append(append([]byte{'c', formatVersion}, id1[:]...), 0, 1, 'd', 0, 1, 0, 1, 0, 0, 0, 0, 0, 0, 1, 0, 0),
+	}
+	valid := append(append([]byte{'c', formatVersion}, id1[:]...), 0, 1, 'd', 0, 1, 0, 1, 0, 0, 0, 0, 0, 0, 0)
+	if _, err := DecodeCommit(valid); err != nil {
+		t.Fatalf("the hand-built valid commit: %v", err)
 	}
 	for name, data := range corrupt {
 		if _, err := DecodeCommit(data); !errors.Is(err, ErrCorrupt) {

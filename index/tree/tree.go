@@ -79,34 +79,43 @@ type Xattr struct {
 // on Type; all others must be zero:
 //
 //   - TypeFile: Size, and either Chunks (at most MaxInlineChunks refs whose
-//     lengths sum to Size) or Manifest (the file has more chunks; Size is
-//     their total). An empty file has neither.
-//   - TypeDir: Subtree, the ID of the directory's tree (never zero).
+//     lengths sum to Size) or Manifest with ManifestChunks (the file has
+//     more chunks, that many; Size is their total). An empty file has
+//     neither.
+//   - TypeDir: Subtree, the ID of the directory's tree (never zero), and
+//     Totals, what that subtree holds (Totals.Dirs >= 1: itself).
 //   - TypeSymlink: Target (1..MaxTargetLen bytes).
 //   - TypeCharDev, TypeBlockDev: Rdev.
 //
-// Mode, UID, GID, MtimeNs and Xattrs apply to every type. LinkID is an
-// optional hard-link hint for non-directories: entries of one commit with the
-// same non-zero LinkID are one inode (and so have equal content). The writer
-// picks a value that stays the same for the inode's life and is unlikely to
-// collide across devices, e.g. the first 8 bytes of BLAKE3(device ID, inode
-// number). It is only a hint: a merge can give two entries of one group
-// different content, so a reader links entries only when their content is
-// equal too; a reader that ignores it sees independent copies, which is safe.
+// Mode, UID, GID, MtimeNs and Xattrs apply to every type. LinkID and Nlink
+// describe a hard link, for non-directories only, both set or both zero:
+// entries of one commit with the same LinkID are one inode (and so have
+// equal content), and Nlink is that inode's link count in the commit
+// (>= 2), so a reader that has found only some of the names (the others
+// are in directories it has not loaded) still reports the right count. The
+// writer picks a LinkID that stays the same for the inode's life and is
+// unlikely to collide across devices, e.g. the first 8 bytes of
+// BLAKE3(device ID, inode number). It is only a hint: a merge can give two
+// entries of one group different content, so a reader links entries only
+// when their content is equal too; a reader that ignores it sees
+// independent copies, which is safe.
 type Entry struct {
-	Name     string
-	Type     Type
-	Mode     uint32 // permission bits plus setuid, setgid, sticky (ModeMask)
-	UID, GID uint32
-	MtimeNs  int64 // modification time, ns since the Unix epoch
-	Size     uint64
-	Rdev     uint64
-	Xattrs   []Xattr // sorted by Name, unique
-	Target   string
-	Chunks   []ChunkRef
-	Manifest chunkstore.ID
-	Subtree  chunkstore.ID
-	LinkID   uint64
+	Name           string
+	Type           Type
+	Mode           uint32 // permission bits plus setuid, setgid, sticky (ModeMask)
+	UID, GID       uint32
+	MtimeNs        int64 // modification time, ns since the Unix epoch
+	Size           uint64
+	Rdev           uint64
+	Xattrs         []Xattr // sorted by Name, unique
+	Target         string
+	Chunks         []ChunkRef
+	Manifest       chunkstore.ID
+	ManifestChunks uint64 // the number of chunk refs in Manifest
+	Subtree        chunkstore.ID
+	Totals         Stats // directories: the totals of Subtree
+	LinkID         uint64
+	Nlink          uint32
 }
 
 // Tree is one directory: its entries sorted by Name (bytewise), names unique.
@@ -161,7 +170,7 @@ func (e *Entry) check() error {
 	if e.Mode&^ModeMask != 0 {
 		return fmt.Errorf("%w: mode %#o has bits outside %#o", ErrInvalid, e.Mode, ModeMask)
 	}
-	if e.Type != TypeFile && (e.Size != 0 || len(e.Chunks) != 0 || !e.Manifest.IsZero()) {
+	if e.Type != TypeFile && (e.Size != 0 || len(e.Chunks) != 0 || !e.Manifest.IsZero() || e.ManifestChunks != 0) {
 		return fmt.Errorf("%w: %s with size, chunks or manifest", ErrInvalid, e.Type)
 	}
 	if (e.Type == TypeDir) == e.Subtree.IsZero() {
@@ -176,8 +185,14 @@ func (e *Entry) check() error {
 	if e.Rdev != 0 && e.Type != TypeCharDev && e.Type != TypeBlockDev {
 		return fmt.Errorf("%w: %s with rdev", ErrInvalid, e.Type)
 	}
+	if e.Type != TypeDir && e.Totals != (Stats{}) || e.Type == TypeDir && e.Totals.Dirs == 0 {
+		return fmt.Errorf("%w: %s: totals must be set exactly for directories (with Dirs >= 1)", ErrInvalid, e.Type)
+	}
 	if e.LinkID != 0 && e.Type == TypeDir {
 		return fmt.Errorf("%w: directory with a link id", ErrInvalid)
+	}
+	if (e.LinkID == 0) != (e.Nlink == 0) || e.Nlink == 1 {
+		return fmt.Errorf("%w: link id %d with link count %d (want both zero, or a link id and a count >= 2)", ErrInvalid, e.LinkID, e.Nlink)
 	}
 	if e.Type == TypeFile {
 		if err := e.checkContent(); err != nil {
@@ -192,11 +207,14 @@ func (e *Entry) checkContent() error {
 		if len(e.Chunks) != 0 {
 			return fmt.Errorf("%w: file with both chunks and a manifest", ErrInvalid)
 		}
-		if e.Size <= MaxInlineChunks {
+		if e.ManifestChunks <= MaxInlineChunks || e.ManifestChunks > e.Size {
 			// More than MaxInlineChunks chunks of at least one byte each.
-			return fmt.Errorf("%w: file of %d bytes with a manifest", ErrInvalid, e.Size)
+			return fmt.Errorf("%w: file of %d bytes with a manifest of %d chunks", ErrInvalid, e.Size, e.ManifestChunks)
 		}
 		return nil
+	}
+	if e.ManifestChunks != 0 {
+		return fmt.Errorf("%w: manifest chunk count without a manifest", ErrInvalid)
 	}
 	if len(e.Chunks) > MaxInlineChunks {
 		return fmt.Errorf("%w: %d inline chunks (max %d; use a manifest)", ErrInvalid, len(e.Chunks), MaxInlineChunks)
@@ -245,11 +263,12 @@ func (e *Entry) Equal(o *Entry) bool {
 }
 
 // sameContent compares what the entry's data is: type, size, chunks,
-// manifest, subtree, target, rdev and the hard-link hint.
+// manifest, subtree and its totals, target, rdev and the hard link.
 func (e *Entry) sameContent(o *Entry) bool {
 	return e.Type == o.Type && e.Size == o.Size && e.Manifest == o.Manifest &&
-		e.Subtree == o.Subtree && e.Target == o.Target && e.Rdev == o.Rdev &&
-		e.LinkID == o.LinkID && slices.Equal(e.Chunks, o.Chunks)
+		e.ManifestChunks == o.ManifestChunks && e.Subtree == o.Subtree && e.Totals == o.Totals &&
+		e.Target == o.Target && e.Rdev == o.Rdev && e.LinkID == o.LinkID && e.Nlink == o.Nlink &&
+		slices.Equal(e.Chunks, o.Chunks)
 }
 
 // sameMeta compares the attributes: mode, owner, mtime and xattrs.

@@ -30,8 +30,10 @@ func (k Kind) String() string {
 	return fmt.Sprintf("kind(%#x)", byte(k))
 }
 
-// formatVersion is the second byte of every object.
-const formatVersion = 1
+// formatVersion is the second byte of every object. Version 2 added
+// directory totals, the chunk count of manifest files, hard-link counts and
+// the root's attributes in commits; version 1 objects are refused.
+const formatVersion = 2
 
 // Object is an encoded object ready to be stored: Data is the canonical
 // (uncompressed) encoding and ID its hash.
@@ -221,6 +223,45 @@ func appendRefs(b []byte, refs []ChunkRef) []byte {
 		b = binary.AppendUvarint(b, uint64(c.Length))
 	}
 	return b
+}
+
+// appendStats appends s as four varints: files, dirs, bytes, chunks.
+func appendStats(b []byte, s Stats) []byte {
+	for _, v := range [...]uint64{s.Files, s.Dirs, s.Bytes, s.Chunks} {
+		b = binary.AppendUvarint(b, v)
+	}
+	return b
+}
+
+func (r *reader) stats() Stats {
+	return Stats{Files: r.uvarint(), Dirs: r.uvarint(), Bytes: r.uvarint(), Chunks: r.uvarint()}
+}
+
+// appendXattrs appends a counted list of (name, value) strings.
+func appendXattrs(b []byte, xs []Xattr) []byte {
+	b = binary.AppendUvarint(b, uint64(len(xs)))
+	for _, x := range xs {
+		b = appendString(b, x.Name)
+		b = binary.AppendUvarint(b, uint64(len(x.Value)))
+		b = append(b, x.Value...)
+	}
+	return b
+}
+
+// xattrs reads a counted list of xattrs (nil for none). Values are copied;
+// the caller checks names and order.
+func (r *reader) xattrs() []Xattr {
+	n := r.count(minXattrSize)
+	if r.err != nil || n == 0 {
+		return nil
+	}
+	xs := make([]Xattr, n)
+	for i := 0; i < n && r.err == nil; i++ {
+		xs[i].Name = r.str(MaxXattrNameLen)
+		a, b := r.span(MaxXattrValueLen)
+		xs[i].Value = append([]byte{}, r.b[a:b]...)
+	}
+	return xs
 }
 
 // readRefs reads a counted list of chunk refs, appending them to dst.

@@ -1,0 +1,115 @@
+package index
+
+// Hard links of the remote tree. A tree entry of an inode with several
+// names carries a link id and the inode's link count (tree.Entry.LinkID,
+// Nlink). The names may sit in directories that a lazy mount loads at
+// different times, so the index remembers, per link id, the inode it made
+// for the first name it loaded (the links table): a later name with that
+// id and the same content becomes another entry of that inode.
+//
+// Link count before every name is loaded: the first name's inode takes the
+// count the entry carries, so stat reports the right count at once, and
+// later names join without changing it. The invariant is
+//
+//	nlink = names loaded (entries) + names still in directories not loaded
+//
+// and every local link, unlink or rename keeps it, because it changes both
+// sides by one. A name beyond the count (a tree whose counts disagree with
+// its names) raises the count when it joins and queues the inode, so the
+// next commit writes the corrected count.
+
+import (
+	"encoding/binary"
+
+	"github.com/cloudfs/cloudfs/chunkstore"
+	"github.com/cloudfs/cloudfs/index/tree"
+)
+
+// remoteContentKey hashes what entry e says about its inode's content:
+// type, size, chunks or manifest, symlink target, device number. Two
+// entries of one link id are one inode only when their keys are equal
+// (the tree format's rule: a link id is a hint, content decides).
+func remoteContentKey(e *tree.Entry) []byte {
+	b := make([]byte, 0, 64+len(e.Target)+36*len(e.Chunks))
+	b = append(b, byte(e.Type))
+	b = binary.AppendUvarint(b, e.Size)
+	b = binary.AppendUvarint(b, e.Rdev)
+	b = append(b, e.Manifest[:]...)
+	b = binary.AppendUvarint(b, e.ManifestChunks)
+	b = binary.AppendUvarint(b, uint64(len(e.Chunks)))
+	for _, c := range e.Chunks {
+		b = append(b, c.ID[:]...)
+		b = binary.AppendUvarint(b, uint64(c.Length))
+	}
+	b = append(b, e.Target...)
+	h := chunkstore.Hash(b)
+	return h[:]
+}
+
+// linkJoin says what joinLinkTx found for an entry with a link id.
+type linkJoin int
+
+const (
+	linkNew      linkJoin = iota // no live inode has the id: make one and record it
+	linkJoined                   // the entry is another name of the returned inode
+	linkConflict                 // the id's inode has other content: make an unlinked inode
+)
+
+// joinLinkTx looks for the inode an earlier name of entry e's link id
+// made. When there is one with the same content, it counts e as one more
+// of its names (raising the link count, and queueing the inode, only when
+// the count had no name left to spare) and returns it.
+func (db *DB) joinLinkTx(tx querier, e *tree.Entry) (uint64, linkJoin, error) {
+	var ino uint64
+	var content []byte
+	err := tx.QueryRow(`SELECT ino, content FROM links WHERE id = ?`, int64(e.LinkID)).Scan(&ino, &content)
+	if isNoRows(err) {
+		return 0, linkNew, nil
+	}
+	if err != nil {
+		return 0, 0, err
+	}
+	var mode, nlink, names uint32
+	err = tx.QueryRow(`SELECT mode, nlink, (SELECT COUNT(*) FROM dentries WHERE ino = ?1) FROM inodes WHERE ino = ?1`, ino).
+		Scan(&mode, &nlink, &names)
+	if isNoRows(err) {
+		return 0, linkNew, nil // deleted since
+	}
+	if err != nil {
+		return 0, 0, err
+	}
+	if nlink == 0 {
+		return 0, linkNew, nil // every name it had is gone
+	}
+	if mode&sIFMT != modeType(e.Type) || string(content) != string(remoteContentKey(e)) {
+		return 0, linkConflict, nil
+	}
+	if names < nlink {
+		return ino, linkJoined, nil // a name it was counting all along
+	}
+	if _, err := tx.Exec(`UPDATE inodes SET nlink = nlink + 1 WHERE ino = ?`, ino); err != nil {
+		return 0, 0, err
+	}
+	return ino, linkJoined, db.markDirtyTx(tx, ino, DirtyMeta)
+}
+
+// recordLinkTx records ino as the inode of entry e's link id, replacing a
+// row whose inode is gone or differs in content.
+func recordLinkTx(tx querier, e *tree.Entry, ino uint64) error {
+	_, err := tx.Exec(`INSERT OR REPLACE INTO links(id, ino, content) VALUES(?, ?, ?)`,
+		int64(e.LinkID), ino, remoteContentKey(e))
+	return err
+}
+
+// linkCountChangedTx queues inode ino, not a directory, whose link count
+// changed to nlink by a link, unlink or replacing rename: each tree entry
+// of it carries the count (and from two links on a link id), so every
+// directory holding one of its names must be written again, not only the
+// one whose entries changed. An inode left without links has no entry to
+// write.
+func (db *DB) linkCountChangedTx(tx querier, ino uint64, nlink uint32) error {
+	if nlink == 0 {
+		return nil
+	}
+	return db.markDirtyTx(tx, ino, DirtyMeta)
+}
