@@ -18,6 +18,9 @@ var ErrCorrupt = errors.New("corrupt chunk")
 // and Decode refuses to inflate beyond it.
 const MaxChunkSize = 64 << 20
 
+// encoderWindow is the zstd window of Encode.
+const encoderWindow = 1 << 20
+
 // Encodings named by the first byte of a stored chunk.
 const (
 	encRaw  byte = 0 // payload is the plaintext
@@ -32,6 +35,10 @@ var (
 			zstd.WithEncoderLevel(zstd.SpeedDefault),
 			zstd.WithEncoderCRC(false), // the BLAKE3 ID already checks the plaintext
 			zstd.WithEncoderConcurrency(runtime.GOMAXPROCS(0)),
+			// A chunk averages 1 MiB: a larger window buys little
+			// and each encoder keeps about twice it live (8 MiB,
+			// the default, held 32 MiB of the daemon's heap).
+			zstd.WithWindowSize(encoderWindow),
 			zstd.WithZeroFrames(true))
 		if err != nil {
 			panic(fmt.Sprintf("zstd encoder with static options: %v", err))
