@@ -75,7 +75,8 @@ func (n *node) openAttr(ctx context.Context, flags uint32, created *index.Attr) 
 	h := &handle{n: n, fd: fd, appendMode: flags&syscall.O_APPEND != 0,
 		writable: flags&syscall.O_ACCMODE != syscall.O_RDONLY, pid: callerPID(ctx)}
 	f.mu.Lock()
-	if err := f.ptOpenLocked(h, fd); err != nil {
+	fresh := created != nil || flags&syscall.O_TRUNC != 0 && h.writable
+	if err := f.ptOpenLocked(h, fd, fresh); err != nil {
 		f.mu.Unlock()
 		f.release(ctx, fd)
 		return nil, false, err

@@ -66,6 +66,10 @@ type Config struct {
 	// for the index and the chunk cache; 0 means 5% of the disk, at least
 	// 1 MiB and at most 64 MiB.
 	Reserve int64
+	// StagingKeep is how long the staging file of an uploaded file is
+	// kept for local reads once the file is closed (see trim.go); 0
+	// means 10 minutes.
+	StagingKeep time.Duration
 	// NoPassthrough keeps every read and write going through this
 	// process, even where the kernel could serve them from the staging
 	// file (see passthrough.go). Mount option -o nopassthrough.
@@ -112,6 +116,9 @@ func New(ctx context.Context, cfg Config) (*FS, error) {
 	}
 	if cfg.Readahead == 0 {
 		cfg.Readahead = 8 << 20
+	}
+	if cfg.StagingKeep == 0 {
+		cfg.StagingKeep = 10 * time.Minute
 	}
 	if err := os.MkdirAll(cfg.StagingDir, 0o700); err != nil {
 		return nil, fmt.Errorf("staging dir: %w", err)
@@ -204,8 +211,29 @@ func (f *FS) Mount(dir string, mo MountOptions) (*Mount, error) {
 		return nil, fmt.Errorf("mount %s: %w", dir, err)
 	}
 	f.probePassthrough(srv)
+	f.setKernelReadahead(dir)
 	f.shed.start(root.EmbeddedInode())
+	f.startTrimmer()
 	return &Mount{srv: srv, dir: dir}, nil
+}
+
+// kernelReadahead is the kernel's readahead for the mount (its bdi's
+// read_ahead_kb): the default 128 KiB makes the kernel read a sequential
+// file in 128 KiB requests, each a round trip through the daemon.
+const kernelReadahead = 4 << 20
+
+// setKernelReadahead raises the mount's read_ahead_kb (root only; a
+// failure only costs speed).
+func (f *FS) setKernelReadahead(dir string) {
+	var st unix.Stat_t
+	if err := unix.Stat(dir, &st); err != nil {
+		f.log.Debug("kernel readahead", zap.Error(err))
+		return
+	}
+	path := fmt.Sprintf("/sys/class/bdi/%d:%d/read_ahead_kb", unix.Major(st.Dev), unix.Minor(st.Dev))
+	if err := os.WriteFile(path, []byte(fmt.Sprint(kernelReadahead>>10)), 0o644); err != nil {
+		f.log.Debug("kernel readahead", zap.String("path", path), zap.Error(err))
+	}
 }
 
 // Wait blocks until the mount is unmounted (fusermount -u, Unmount).

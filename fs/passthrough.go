@@ -11,9 +11,10 @@ package fs
 // Terms:
 //   - session: the time a file data's handles are in passthrough mode. It
 //     starts when a handle opens a file that has no other handle, whose
-//     content is all staged (a new file, an O_TRUNC open, a file not
-//     uploaded since it was written) and that the opening process is not
-//     copying from another file of this mount (see ptEligibleLocked); it
+//     content is all staged (a new file, an O_TRUNC open, or for reading a
+//     file written here whose staging file is still kept, see trim.go)
+//     and that the opening process is not copying from another file of
+//     this mount (see ptEligibleLocked); it
 //     ends when the last handle is released and go-fuse has dropped the
 //     kernel's backing file. Every handle opened during a session is in
 //     passthrough mode too (the kernel refuses a mix).
@@ -66,6 +67,7 @@ type ptState struct {
 // register backing files.
 func (f *FS) probePassthrough(srv *fuse.Server) {
 	if f.cfg.NoPassthrough {
+		f.log.Info("kernel passthrough off (-o nopassthrough): reads and writes go through the daemon")
 		return
 	}
 	path := filepath.Join(f.stagingDir, "passthrough-probe")
@@ -98,12 +100,15 @@ func callerPID(ctx context.Context) uint32 {
 
 // ptOpenLocked decides, for handle h just opened on fd, whether it is in
 // passthrough mode: it joins a session in progress, or starts one when fd
-// is eligible. f.mu is held.
-func (f *FS) ptOpenLocked(h *handle, fd *fileData) error {
+// is eligible. fresh is set when the open left the file empty (create,
+// O_TRUNC): only such an open for writing starts a session, because the
+// daemon sees a session's writes only as "all of it changed", and an edit
+// of a large file must be re-chunked around the edit alone. f.mu is held.
+func (f *FS) ptOpenLocked(h *handle, fd *fileData, fresh bool) error {
 	fd.mu.Lock()
 	defer fd.mu.Unlock()
 	if !fd.pt {
-		if fd.refs != 1 || fd.ptHandles != 0 || !f.ptEligibleLocked(fd, h.pid) {
+		if fd.refs != 1 || fd.ptHandles != 0 || h.writable && !fresh || !f.ptEligibleLocked(fd, h.pid) {
 			return nil
 		}
 		if err := fd.ptStartLocked(); err != nil {

@@ -5,6 +5,7 @@ import (
 	"database/sql"
 	"errors"
 	"fmt"
+	"time"
 
 	"github.com/cloudfs/cloudfs/chunkstore"
 )
@@ -33,7 +34,7 @@ func (e Extent) Clip(off, n int64) (Extent, bool) {
 // the staging directory) and the valid ranges in it.
 type Staging struct {
 	Name   string
-	Ranges Ranges
+	Ranges Ranges // every valid byte of the staging file
 }
 
 func extentsTx(tx querier, ino uint64, off, n int64) ([]Extent, error) {
@@ -134,12 +135,43 @@ func stagingTx(tx querier, ino uint64) (Staging, error) {
 	return s, nil
 }
 
-func putStagingTx(tx querier, ino uint64, s Staging) error {
+// putStagingTx records s as ino's staging, with clean the part of it an
+// upload made clean (see schema 5).
+func putStagingTx(tx querier, ino uint64, s Staging, clean Ranges, now int64) error {
 	blob, err := s.Ranges.MarshalBinary()
 	if err != nil {
 		return err
 	}
-	_, err = tx.Exec(`INSERT OR REPLACE INTO staging(ino, name, ranges) VALUES(?, ?, ?)`, ino, s.Name, blob)
+	cblob, err := clean.MarshalBinary()
+	if err != nil {
+		return err
+	}
+	var cleanNS int64
+	if clean.Bytes() == s.Ranges.Bytes() {
+		cleanNS = now // wholly clean (or empty): the file system may drop it
+	}
+	_, err = tx.Exec(`INSERT OR REPLACE INTO staging(ino, name, ranges, clean, clean_ns) VALUES(?, ?, ?, ?, ?)`,
+		ino, s.Name, blob, cblob, cleanNS)
+	return err
+}
+
+// cleanStagingTx returns the clean part of ino's staged ranges.
+func cleanStagingTx(tx querier, ino uint64) (Ranges, error) {
+	var blob []byte
+	err := tx.QueryRow(`SELECT clean FROM staging WHERE ino = ?`, ino).Scan(&blob)
+	if errors.Is(err, sql.ErrNoRows) {
+		return nil, nil
+	}
+	if err != nil {
+		return nil, err
+	}
+	return UnmarshalRanges(blob)
+}
+
+// markCleanTx records that all of ino's staged bytes are now the content
+// just uploaded (its extents).
+func markCleanTx(tx querier, ino uint64, now int64) error {
+	_, err := tx.Exec(`UPDATE staging SET clean = ranges, clean_ns = ? WHERE ino = ?`, now, ino)
 	return err
 }
 
@@ -244,7 +276,12 @@ func (db *DB) CommitData(ctx context.Context, ino uint64, c DataCommit) (Staging
 			return fmt.Errorf("staged ranges without a staging file: %w", ErrInvalid)
 		}
 		if s.Name != "" {
-			if err := putStagingTx(tx, ino, s); err != nil {
+			clean, err := cleanStagingTx(tx, ino)
+			if err != nil {
+				return err
+			}
+			clean = clean.RemoveAll(c.Cut).RemoveAll(c.AddStaged)
+			if err := putStagingTx(tx, ino, s, clean, db.nowNS()); err != nil {
 				return err
 			}
 		}
@@ -309,10 +346,10 @@ func (db *DB) DataVersion(ctx context.Context, ino uint64) (uint64, error) {
 // ReplaceContent is the uploader's commit of a file it uploaded: when the
 // file's data version is still version and no unpersisted writes are
 // pending, its extents become exts (which must describe the whole content
-// the uploader snapshotted) and its staged ranges are dropped. The staging
-// row stays, with no ranges, for the file system to delete with the file
-// when no handle uses it (DropEmptyStaging). Otherwise it fails with
-// ErrChanged and changes nothing.
+// the uploader snapshotted) and its staged ranges become clean: they stay,
+// serving reads, until the file system drops the staging file
+// (DropCleanStaging). Otherwise it fails with ErrChanged and changes
+// nothing.
 func (db *DB) ReplaceContent(ctx context.Context, ino, version uint64, exts []Extent) error {
 	db.wmu.Lock()
 	defer db.wmu.Unlock()
@@ -336,13 +373,84 @@ func (db *DB) ReplaceContent(ctx context.Context, ino, version uint64, exts []Ex
 		if err := insertExtentsTx(tx, ino, exts); err != nil {
 			return err
 		}
-		_, err := tx.Exec(`UPDATE staging SET ranges = x'' WHERE ino = ?`, ino)
-		return err
+		return markCleanTx(tx, ino, db.nowNS())
 	})
 	if err != nil {
 		return fmt.Errorf("replace content of %d: %w", ino, err)
 	}
 	return nil
+}
+
+// dirtyRanges decodes a staging row's ranges minus its clean part: the
+// staged bytes not uploaded yet.
+func dirtyRanges(ranges, clean []byte) (Ranges, error) {
+	rs, err := UnmarshalRanges(ranges)
+	if err != nil {
+		return nil, err
+	}
+	cs, err := UnmarshalRanges(clean)
+	if err != nil {
+		return nil, err
+	}
+	return rs.RemoveAll(cs), nil
+}
+
+// CleanStaging is a staging file whose bytes are all uploaded (see schema 5).
+type CleanStaging struct {
+	Ino   uint64
+	Name  string
+	Since time.Time // when it became wholly clean
+}
+
+// CleanStagings returns up to limit staging files wholly clean since
+// before, oldest first.
+func (db *DB) CleanStagings(ctx context.Context, before time.Time, limit int) ([]CleanStaging, error) {
+	var out []CleanStaging
+	err := db.read(ctx, func(tx querier) error {
+		rows, err := tx.Query(`SELECT ino, name, clean_ns FROM staging WHERE clean_ns > 0 AND clean_ns < ?
+			ORDER BY clean_ns LIMIT ?`, before.UnixNano(), limit)
+		if err != nil {
+			return err
+		}
+		defer rows.Close()
+		for rows.Next() {
+			var c CleanStaging
+			var ns int64
+			if err := rows.Scan(&c.Ino, &c.Name, &ns); err != nil {
+				return err
+			}
+			c.Since = Time(ns)
+			out = append(out, c)
+		}
+		return rows.Err()
+	})
+	if err != nil {
+		return nil, fmt.Errorf("clean staging files: %w", err)
+	}
+	return out, nil
+}
+
+// DropCleanStaging deletes ino's staging row if all its bytes are still
+// clean (the file's extents hold them) and returns the staging file's name
+// for the caller to remove ("" if it kept it). The caller makes sure no
+// handle uses the staging file.
+func (db *DB) DropCleanStaging(ctx context.Context, ino uint64) (string, error) {
+	var name string
+	err := db.write(ctx, false, func(tx querier) error {
+		err := tx.QueryRow(`SELECT name FROM staging WHERE ino = ? AND clean_ns > 0`, ino).Scan(&name)
+		if errors.Is(err, sql.ErrNoRows) {
+			return nil
+		}
+		if err != nil {
+			return err
+		}
+		_, err = tx.Exec(`DELETE FROM staging WHERE ino = ?`, ino)
+		return err
+	})
+	if err != nil {
+		return "", fmt.Errorf("drop clean staging of %d: %w", ino, err)
+	}
+	return name, nil
 }
 
 // DropEmptyStaging deletes ino's staging row if it has no staged ranges and

@@ -408,11 +408,37 @@ func TestExtentsCommitData(t *testing.T) {
 	if err := db.ReplaceContent(ctx, f.Ino, v, []Extent{{Off: 0, Len: 350, Chunk: id(9)}}); err != nil {
 		t.Fatal(err)
 	}
-	if s, _ := db.Staging(ctx, f.Ino); s.Name != "s1" || len(s.Ranges) != 0 {
-		t.Errorf("staging after replace %+v", s)
+	// The staged bytes stay, for reads, but are clean: the uploader no
+	// longer sees them, and the file system may drop them.
+	kept := Ranges{{0, 1}, {60, 10}, {400, 10}}
+	if s, _ := db.Staging(ctx, f.Ino); s.Name != "s1" || !reflect.DeepEqual(s.Ranges, kept) {
+		t.Errorf("staging after replace %+v, want the ranges kept", s)
 	}
-	if n, err := db.DropEmptyStaging(ctx, f.Ino); err != nil || n != "s1" {
-		t.Errorf("drop staging = %q, %v", n, err)
+	if snap, err := db.FileSnapshot(ctx, f.Ino); err != nil || len(snap.Staging.Ranges) != 0 {
+		t.Errorf("uploader's view after replace %+v, %v: want nothing staged", snap, err)
+	}
+	if n, err := db.DropEmptyStaging(ctx, f.Ino); err != nil || n != "" {
+		t.Errorf("drop empty staging = %q, %v: want it kept (it has ranges)", n, err)
+	}
+	if cs, err := db.CleanStagings(ctx, time.Now().Add(time.Hour), 10); err != nil || len(cs) != 1 || cs[0].Ino != f.Ino {
+		t.Errorf("clean stagings %+v, %v", cs, err)
+	}
+	// A write makes part of it dirty again: not clean, not droppable.
+	if _, err := db.CommitData(ctx, f.Ino, DataCommit{Size: 350, AddStaged: Ranges{{60, 5}}}); err != nil {
+		t.Fatal(err)
+	}
+	if snap, _ := db.FileSnapshot(ctx, f.Ino); !reflect.DeepEqual(snap.Staging.Ranges, Ranges{{60, 5}}) {
+		t.Errorf("uploader's view after a write %+v: want only the write", snap.Staging)
+	}
+	if n, err := db.DropCleanStaging(ctx, f.Ino); err != nil || n != "" {
+		t.Errorf("drop clean staging of a written file = %q, %v", n, err)
+	}
+	v, _ = db.DataVersion(ctx, f.Ino)
+	if err := db.ReplaceContent(ctx, f.Ino, v, []Extent{{Off: 0, Len: 350, Chunk: id(10)}}); err != nil {
+		t.Fatal(err)
+	}
+	if n, err := db.DropCleanStaging(ctx, f.Ino); err != nil || n != "s1" {
+		t.Errorf("drop clean staging = %q, %v", n, err)
 	}
 	if names, _ := db.StagingNames(ctx); len(names) != 0 {
 		t.Errorf("staging names %v", names)

@@ -133,7 +133,7 @@ func (db *DB) replaceContentLocked(tx querier, f FileContent) (bool, error) {
 			return false, err
 		}
 	}
-	_, err := tx.Exec(`UPDATE staging SET ranges = x'' WHERE ino = ?`, f.Ino)
+	err := markCleanTx(tx, f.Ino, db.nowNS())
 	return err == nil, err
 }
 
@@ -195,17 +195,17 @@ func (db *DB) OrphanCandidates(ctx context.Context) ([]OrphanCandidate, error) {
 func (db *DB) QueuedBytes(ctx context.Context) (int64, error) {
 	var total int64
 	err := db.read(ctx, func(tx querier) error {
-		rows, err := tx.Query(`SELECT s.ranges FROM dirty q JOIN staging s ON s.ino = q.ino`)
+		rows, err := tx.Query(`SELECT s.ranges, s.clean FROM dirty q JOIN staging s ON s.ino = q.ino`)
 		if err != nil {
 			return err
 		}
 		defer rows.Close()
 		for rows.Next() {
-			var blob []byte
-			if err := rows.Scan(&blob); err != nil {
+			var blob, cblob []byte
+			if err := rows.Scan(&blob, &cblob); err != nil {
 				return err
 			}
-			rs, err := UnmarshalRanges(blob)
+			rs, err := dirtyRanges(blob, cblob)
 			if err != nil {
 				return err
 			}

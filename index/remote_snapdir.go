@@ -147,7 +147,7 @@ func (b *snapBuilder) files(dir uint64, inos []uint64) error {
 	}
 	err := scanFiles(b.tx, want,
 		`SELECT i.ino, i.data_version, i.size FROM dentries d JOIN inodes i ON i.ino = d.ino WHERE d.parent = ?`,
-		`SELECT s.ino, s.name, s.ranges FROM dentries d JOIN staging s ON s.ino = d.ino WHERE d.parent = ?`,
+		`SELECT s.ino, s.name, s.ranges, s.clean FROM dentries d JOIN staging s ON s.ino = d.ino WHERE d.parent = ?`,
 		`SELECT e.ino, e.off, e.len, e.chunk, e.chunk_off, COALESCE(c.len, 0)
 			FROM dentries d JOIN extents e ON e.ino = d.ino LEFT JOIN chunk_lens c ON c.chunk = e.chunk
 			WHERE d.parent = ? ORDER BY e.ino, e.off`, dir)
@@ -188,12 +188,14 @@ func scanFiles(tx querier, want map[uint64]*SnapFile, qInode, qStaging, qExtents
 	for rows.Next() {
 		var ino uint64
 		var s Staging
-		var blob []byte
-		if err := rows.Scan(&ino, &s.Name, &blob); err != nil {
+		var blob, cblob []byte
+		if err := rows.Scan(&ino, &s.Name, &blob, &cblob); err != nil {
 			rows.Close()
 			return err
 		}
-		if s.Ranges, err = UnmarshalRanges(blob); err != nil {
+		// The uploader reads only what is not clean: clean bytes are
+		// the extents' (see schema 5).
+		if s.Ranges, err = dirtyRanges(blob, cblob); err != nil {
 			rows.Close()
 			return fmt.Errorf("staging of %d: %w", ino, err)
 		}
@@ -283,7 +285,7 @@ func (db *DB) FileSnapshot(ctx context.Context, ino uint64) (*SnapFile, error) {
 		}
 		return scanFiles(tx, map[uint64]*SnapFile{ino: f},
 			`SELECT ino, data_version, size FROM inodes WHERE ino = ?`,
-			`SELECT ino, name, ranges FROM staging WHERE ino = ?`,
+			`SELECT ino, name, ranges, clean FROM staging WHERE ino = ?`,
 			`SELECT e.ino, e.off, e.len, e.chunk, e.chunk_off, COALESCE(c.len, 0)
 				FROM extents e LEFT JOIN chunk_lens c ON c.chunk = e.chunk WHERE e.ino = ? ORDER BY e.off`, ino)
 	})

@@ -64,8 +64,9 @@ type SnapEntry struct {
 }
 
 // SnapFile is a regular file's content at data version Version: Size bytes,
-// the staged ranges (read from the staging file) shadowing the extents, the
-// rest holes.
+// the staged ranges not yet uploaded (read from the staging file; clean
+// staged bytes are left out, they equal the extents) shadowing the
+// extents, the rest holes.
 type SnapFile struct {
 	Ino     uint64
 	Version uint64

@@ -21,8 +21,12 @@ import (
 // from claiming the file is uploaded.
 func TestPassthrough(t *testing.T) {
 	m := harness.StartMount(t, harness.MountOptions{})
-	if !strings.Contains(m.LogText(), "kernel passthrough on") {
-		t.Fatalf("the daemon (root) did not enable kernel passthrough; log:\n%s", m.LogText())
+	// The daemon probes passthrough once the kernel has the mount.
+	for deadline := time.Now().Add(5 * time.Second); !strings.Contains(m.LogText(), "kernel passthrough on"); {
+		if time.Now().After(deadline) {
+			t.Fatalf("the daemon (root) did not enable kernel passthrough; log:\n%s", m.LogText())
+		}
+		time.Sleep(10 * time.Millisecond)
 	}
 	const mib = 1 << 20
 	want := map[string][]byte{}

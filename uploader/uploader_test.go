@@ -48,9 +48,14 @@ func TestRoundCommitsNamespace(t *testing.T) {
 	if !bytes.Equal(f.read(f1), big) || !bytes.Equal(f.read(f2), small) {
 		t.Fatal("content changed by the upload")
 	}
-	st, err := f.db.Staging(f.ctx, f1)
-	if err != nil || len(st.Ranges) != 0 {
-		t.Fatalf("staging after upload = %+v, %v; want no ranges", st, err)
+	// The staged bytes stay for local reads, but are clean: nothing is
+	// left for the uploader to read.
+	snap, err := f.db.FileSnapshot(f.ctx, f1)
+	if err != nil || len(snap.Staging.Ranges) != 0 {
+		t.Fatalf("uploader's view after upload = %+v, %v; want nothing staged", snap.Staging, err)
+	}
+	if cs, err := f.db.CleanStagings(f.ctx, time.Now().Add(time.Hour), 100); err != nil || len(cs) < 2 {
+		t.Fatalf("clean staging files after upload: %+v, %v; want both files'", cs, err)
 	}
 
 	ns := loadRemote(t, f.mem)
