@@ -32,8 +32,10 @@
 //     release, and an open that finds the file changed otherwise (not
 //     through the kernel) drops them.
 //   - xattrs: index.MayHaveXattrs answers getxattr/listxattr for inodes
-//     with no xattrs without a query (ls -l, security.capability on every
-//     write).
+//     with no xattrs without a query (ls -l, security.capability before
+//     the first write of an inode).
+//   - passthrough sessions and clean staging files: see passthrough.go
+//     and trim.go; setuid/setgid clearing: killpriv.go.
 //   - staging pool: empty staging files created and fsynced in batches in
 //     the background, handed out open.
 //   - kernel inodes (and go-fuse's nodes for them): bounded by

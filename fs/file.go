@@ -68,6 +68,12 @@ func (n *node) openAttr(ctx context.Context, flags uint32, created *index.Attr) 
 			f.release(ctx, fd)
 			return nil, false, err
 		}
+		if f.killRequested(ctx) {
+			if err := f.killPrivs(ctx, fd.ino, n); err != nil {
+				f.release(ctx, fd)
+				return nil, false, err
+			}
+		}
 	}
 	fd.mu.RLock()
 	mtime, size := fd.mtime, fd.size
@@ -169,6 +175,11 @@ func (h *handle) readahead(ctx context.Context, off, n int64) {
 var _ = (gofs.FileWriter)((*handle)(nil))
 
 func (h *handle) Write(ctx context.Context, data []byte, off int64) (uint32, syscall.Errno) {
+	if h.n.fsys.killRequested(ctx) {
+		if err := h.n.fsys.killPrivs(ctx, h.fd.ino, h.n); err != nil {
+			return 0, h.n.fsys.toErrno("write", err)
+		}
+	}
 	n, err := h.fd.write(data, off, h.appendMode)
 	if err != nil && n == 0 {
 		return 0, h.n.fsys.toErrno("write", err)

@@ -93,6 +93,7 @@ type FS struct {
 
 	ptOn      atomic.Bool // passthrough sessions may start (probed at mount)
 	ptRelease sync.Map    // Release request (its cancel channel) -> *fileData; see rawFS
+	killReq   sync.Map    // requests (their cancel channels) that must clear setuid/setgid; see killpriv.go
 
 	statsMu  sync.Mutex // guards the statfs counts
 	statsVal index.Stats
@@ -187,6 +188,10 @@ func (f *FS) Mount(dir string, mo MountOptions) (*Mount, error) {
 			Name:         "cloudfs",
 			MaxWrite:     1 << 20,
 			MaxReadAhead: 1 << 20,
+			// See killpriv.go; with ATOMIC_O_TRUNC an open with
+			// O_TRUNC truncates in Open (one request, and a file it
+			// empties may start a passthrough session).
+			ExtraCapabilities: fuse.CAP_HANDLE_KILLPRIV_V2 | fuse.CAP_ATOMIC_O_TRUNC,
 			// The kernel keeps a file's pages across opens and
 			// attribute changes: every change on this machine goes
 			// through it (open decides with FOPEN_KEEP_CACHE, see

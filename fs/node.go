@@ -86,8 +86,8 @@ func (n *node) Getattr(ctx context.Context, fh gofs.FileHandle, out *fuse.AttrOu
 var _ = (gofs.NodeSetattrer)((*node)(nil))
 
 // Setattr implements chmod, chown, truncate and utimens. The kernel has
-// checked permissions (default_permissions) and folded setuid/setgid
-// clearing into the mode it sends.
+// checked permissions (default_permissions); clearing setuid/setgid is
+// ours where it flags it (killpriv.go).
 func (n *node) Setattr(ctx context.Context, fh gofs.FileHandle, in *fuse.SetAttrIn, out *fuse.AttrOut) syscall.Errno {
 	f := n.fsys
 	ino := n.ino()
@@ -144,6 +144,13 @@ func (n *node) Setattr(ctx context.Context, fh gofs.FileHandle, in *fuse.SetAttr
 			return f.toErrno("setattr", err)
 		}
 		f.setOpenTimes(a)
+	}
+	if in.Valid&fuse.FATTR_KILL_SUIDGID != 0 && n.StableAttr().Mode&syscall.S_IFMT != syscall.S_IFDIR {
+		// A truncate by a caller without CAP_FSETID, or a chown (see
+		// killpriv.go).
+		if err := f.killPrivs(ctx, ino, nil); err != nil { // the reply carries the new mode
+			return f.toErrno("setattr", err)
+		}
 	}
 	a, err := f.attr(ctx, ino)
 	if err != nil {

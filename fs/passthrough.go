@@ -152,28 +152,38 @@ func (fd *fileData) ptStartLocked() error {
 	if err := fd.ensureStagingLocked(); err != nil {
 		return err
 	}
-	var st unix.Stat_t
-	if err := unix.Fstat(int(fd.staging.Fd()), &st); err != nil {
+	// Only bytes past the size can differ (the content is all staged):
+	// cut them, so that the kernel's reads and appends see exactly the
+	// file.
+	mt, err := fd.fitStagingLocked()
+	if err != nil {
 		return err
-	}
-	if st.Size != fd.size {
-		// Only bytes past the size can differ (the content is all
-		// staged): cut them, so that the kernel's reads and appends see
-		// exactly the file.
-		if err := fd.staging.Truncate(fd.size); err != nil {
-			return err
-		}
-		if err := unix.Fstat(int(fd.staging.Fd()), &st); err != nil {
-			return err
-		}
 	}
 	if !fd.unpersisted {
 		fd.fsys.idx.MarkUnpersisted(fd.ino)
 		fd.unpersisted = true
 	}
 	fd.pt, fd.ptUsed = true, true
-	fd.ptMtime = st.Mtim.Nano()
+	fd.ptMtime = mt
 	return nil
+}
+
+// fitStagingLocked makes the staging file exactly as long as the file and
+// returns its mtime. fd.mu is held.
+func (fd *fileData) fitStagingLocked() (int64, error) {
+	var st unix.Stat_t
+	if err := unix.Fstat(int(fd.staging.Fd()), &st); err != nil {
+		return 0, err
+	}
+	if st.Size != fd.size {
+		if err := fd.staging.Truncate(fd.size); err != nil {
+			return 0, err
+		}
+		if err := unix.Fstat(int(fd.staging.Fd()), &st); err != nil {
+			return 0, err
+		}
+	}
+	return st.Mtim.Nano(), nil
 }
 
 // ptRefreshLocked takes what the kernel wrote into the staging file during
@@ -211,21 +221,16 @@ func (fd *fileData) ptRefreshLocked() {
 // ptSyncSizeLocked, after this process changed a file in a session
 // (fallocate, copy_file_range), makes the staging file as long as the file
 // (the kernel reads it alone; a missing tail reads as zeros once there)
-// and rebases. fd.mu is held.
+// and takes its mtime as the session's own. fd.mu is held.
 func (fd *fileData) ptSyncSizeLocked() error {
 	if !fd.pt {
 		return nil
 	}
-	var st unix.Stat_t
-	if err := unix.Fstat(int(fd.staging.Fd()), &st); err != nil {
+	mt, err := fd.fitStagingLocked()
+	if err != nil {
 		return err
 	}
-	if st.Size != fd.size {
-		if err := fd.staging.Truncate(fd.size); err != nil {
-			return err
-		}
-	}
-	fd.ptRebaseLocked()
+	fd.ptMtime = mt
 	return nil
 }
 

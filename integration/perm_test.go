@@ -44,6 +44,9 @@ func TestPermissions(t *testing.T) {
 		printf r > sticky/roots && chmod 666 sticky/roots
 		printf s > suid && chmod 4777 suid
 		printf g > sgidexec && chmod 2777 sgidexec
+		printf t > suidtrunc && chmod 4777 suidtrunc
+		printf o > suidotrunc && chmod 4777 suidotrunc
+		printf n > sgidnoexec && chmod 2766 sgidnoexec
 	`)
 	for _, tc := range []struct {
 		name, script, want string // want: "" for success, else a message
@@ -62,6 +65,9 @@ func TestPermissions(t *testing.T) {
 		{"delete own file in sticky dir", `printf b > sticky/mine2 && rm sticky/mine2`, ""},
 		{"write setuid file clears setuid", `printf more >> suid && [ "$(stat -c %a suid)" = 777 ]`, ""},
 		{"write setgid file clears setgid", `printf more >> sgidexec && [ "$(stat -c %a sgidexec)" = 777 ]`, ""},
+		{"truncate setuid file clears setuid", `truncate -s 1 suidtrunc && [ "$(stat -c %a suidtrunc)" = 777 ]`, ""},
+		{"O_TRUNC write of setuid file clears setuid", `printf new > suidotrunc && [ "$(stat -c %a suidotrunc)" = 777 ]`, ""},
+		{"write setgid file without group exec keeps setgid", `printf more >> sgidnoexec && [ "$(stat -c %a sgidnoexec)" = 2766 ]`, ""},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			out, err := asNobody(m.Dir, tc.script)
@@ -79,6 +85,7 @@ func TestPermissions(t *testing.T) {
 			[ "$(stat -c %g sgid/f)" = 100 ] && [ "$(stat -c %g sgid/d)" = 100 ] && [ "$(stat -c %a sgid/d)" = 2755 ]
 			chown 65534:65534 sticky/roots && [ "$(stat -c %u:%g sticky/roots)" = 65534:65534 ]
 			printf s > suid2 && chmod 4755 suid2 && chown 65534 suid2 && [ "$(stat -c %a:%u suid2)" = 755:65534 ]
+			printf r > rootsuid && chmod 4755 rootsuid && printf more >> rootsuid && [ "$(stat -c %a rootsuid)" = 4755 ]
 			cat private/../rootfile >/dev/null
 		`)
 		long := strings.Repeat("a", 256)
