@@ -459,12 +459,16 @@ func copyRange(ctx context.Context, src *fileData, srcOff int64, dst *fileData, 
 	st, err := dst.fsys.idx.CommitData(bg(ctx), dst.ino, index.DataCommit{
 		Size: dst.size, Mtime: dst.mtime, Ctime: dst.ctime,
 		StagingName: dst.stagingName, Cut: dst.cut, AddStaged: dst.added, Insert: clones,
+		KeepUnpersisted: dst.ptWriting(),
 	})
 	if err != nil {
 		return 0, err
 	}
 	dst.ranges, dst.added, dst.cut = st.Ranges, nil, nil
-	dst.dirty, dst.unpersisted = false, false
+	dst.dirty, dst.unpersisted = false, dst.ptWriting()
+	if dst.stagingName != "" {
+		dst.stagingFresh = false // the commit named it
+	}
 	if len(staged) > 0 {
 		dst.dataUnsynced = true
 	}

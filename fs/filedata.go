@@ -28,14 +28,18 @@ type fileData struct {
 
 	staging     *os.File // open while the file has a staging file
 	stagingName string
-	ranges      index.Ranges // every staged range (committed and pending)
-	added       index.Ranges // written since the last commit
-	cut         index.Ranges // cut since the last commit
-	size        int64
-	mtime       int64
-	ctime       int64
-	dirty       bool // added/cut/size/times ahead of the index
-	unpersisted bool // index.MarkUnpersisted called since the last commit
+	// stagingFresh: the staging file came from the pool and no index row
+	// names it yet (no commit recorded it): the last release gives it
+	// back to the pool.
+	stagingFresh bool
+	ranges       index.Ranges // every staged range (committed and pending)
+	added        index.Ranges // written since the last commit
+	cut          index.Ranges // cut since the last commit
+	size         int64
+	mtime        int64
+	ctime        int64
+	dirty        bool // added/cut/size/times ahead of the index
+	unpersisted  bool // index.MarkUnpersisted called since the last commit
 	// dataUnsynced: the staging file may hold bytes not yet fdatasynced
 	// (a durable commit syncs it first).
 	dataUnsynced bool
@@ -124,6 +128,13 @@ func (f *FS) finalReleaseLocked(ctx context.Context, fd *fileData) {
 		fd.unpersisted = false
 	}
 	delete(f.files, fd.ino)
+	if fd.stagingFresh {
+		if err := f.pool.put(fd.stagingName, fd.staging); err != nil {
+			f.log.Error("return staging file", zap.Uint64("ino", fd.ino), zap.Error(err))
+		}
+		fd.staging, fd.stagingName, fd.stagingFresh = nil, "", false
+		return
+	}
 	if fd.staging != nil {
 		if err := fd.staging.Close(); err != nil {
 			f.log.Error("close staging file", zap.Uint64("ino", fd.ino), zap.Error(err))
@@ -211,13 +222,16 @@ func (fd *fileData) commitLocked(ctx context.Context, durable bool) error {
 		AddStaged:   fd.added,
 		Durable:     durable,
 		// The session's staging file keeps changing behind the index.
-		KeepUnpersisted: fd.pt,
+		KeepUnpersisted: fd.ptWriting(),
 	})
 	if err != nil {
 		return err
 	}
 	fd.ranges, fd.added, fd.cut = st.Ranges, nil, nil
-	fd.dirty, fd.unpersisted = false, fd.pt
+	fd.dirty, fd.unpersisted = false, fd.ptWriting()
+	if fd.stagingName != "" {
+		fd.stagingFresh = false // the commit named it
+	}
 	return nil
 }
 
@@ -243,7 +257,7 @@ func (fd *fileData) ensureStagingLocked() error {
 		if err != nil {
 			return fmt.Errorf("staging for %d: %w", fd.ino, err)
 		}
-		fd.stagingName, fd.staging = name, f
+		fd.stagingName, fd.staging, fd.stagingFresh = name, f, true
 		return nil
 	}
 	f, err := os.OpenFile(filepath.Join(fd.fsys.stagingDir, fd.stagingName), os.O_RDWR|os.O_CREATE, 0o600)

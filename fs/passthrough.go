@@ -21,10 +21,11 @@ package fs
 //   - refresh: taking the staging file's size and mtime as the file's,
 //     with [0, size) staged, when they changed (ptRefreshLocked).
 //
-// During a session the file stays marked unpersisted in the index (its
-// staging file changes behind the index's back), so the uploader leaves it
-// queued until the session ends; flush and fsync still commit it (kill -9
-// of the daemon loses nothing close() or fsync() returned for).
+// While a session has a handle open for writing, the file stays marked
+// unpersisted in the index (its staging file changes behind the index's
+// back), so the uploader leaves it queued until the writers are gone;
+// flush and fsync still commit it (kill -9 of the daemon loses nothing
+// close() or fsync() returned for). A session of readers marks nothing.
 //
 // Passthrough is used only when the daemon may register backing files
 // (CAP_SYS_ADMIN, probed at mount), not with --writeback=false (close
@@ -119,6 +120,12 @@ func (f *FS) ptOpenLocked(h *handle, fd *fileData, fresh bool) error {
 	fd.ptHandles++
 	if h.writable {
 		fd.ptWriters++
+		// The kernel writes the staging file behind the index from
+		// now on: the uploader must leave the file alone.
+		if !fd.unpersisted {
+			fd.fsys.idx.MarkUnpersisted(fd.ino)
+			fd.unpersisted = true
+		}
 	}
 	return nil
 }
@@ -159,10 +166,6 @@ func (fd *fileData) ptStartLocked() error {
 	if err != nil {
 		return err
 	}
-	if !fd.unpersisted {
-		fd.fsys.idx.MarkUnpersisted(fd.ino)
-		fd.unpersisted = true
-	}
 	fd.pt, fd.ptUsed = true, true
 	fd.ptMtime = mt
 	return nil
@@ -201,8 +204,8 @@ func (fd *fileData) ptRefreshLocked() {
 		return
 	}
 	mt := st.Mtim.Nano()
-	if st.Size == fd.size && mt == fd.ptMtime && (fd.ptWriters == 0 || fd.dirty) {
-		return
+	if st.Size == fd.size && mt == fd.ptMtime && (fd.ptWriters == 0 || fd.dirty || st.Size == 0) {
+		return // nothing written (a write to an empty file would have grown it)
 	}
 	if mt != fd.ptMtime {
 		// Written at mt (the staging file's clock: the kernel's).
@@ -233,6 +236,11 @@ func (fd *fileData) ptSyncSizeLocked() error {
 	fd.ptMtime = mt
 	return nil
 }
+
+// ptWriting reports whether the kernel may be writing the staging file
+// behind the index: a session with a handle open for writing. fd.mu is
+// held.
+func (fd *fileData) ptWriting() bool { return fd.pt && fd.ptWriters > 0 }
 
 // ptRebaseLocked records the staging file's mtime after this process
 // changed the staging file itself (truncate, fallocate, copy), so that the

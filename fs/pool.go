@@ -62,6 +62,25 @@ func (p *stagingPool) take() (string, *os.File, error) {
 	return pf.name, pf.f, nil
 }
 
+// put takes back an unused staging file: one taken for a file that never
+// committed bytes to it (a new file closed empty, a passthrough session
+// that wrote nothing), which no index row names. It is emptied and handed
+// out again, sparing the cache disk an inode allocation and a removal;
+// when the pool is full it is removed instead.
+func (p *stagingPool) put(name string, f *os.File) error {
+	if err := f.Truncate(0); err == nil {
+		p.mu.Lock()
+		if len(p.ready) < 2*stagingPoolBatch {
+			p.ready = append(p.ready, pooledFile{name: name, f: f})
+			p.mu.Unlock()
+			return nil
+		}
+		p.mu.Unlock()
+	}
+	f.Close()
+	return os.Remove(filepath.Join(p.dir, name))
+}
+
 // refill makes a batch in the background.
 func (p *stagingPool) refill() {
 	made, _ := p.makeBatch() // a failure shows at the next synchronous take
