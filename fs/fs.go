@@ -70,6 +70,10 @@ type Config struct {
 	// kept for local reads once the file is closed (see trim.go); 0
 	// means 10 minutes.
 	StagingKeep time.Duration
+	// Ballast, when set, is space the index can release when the cache
+	// disk is full (see Ballast); the file system allocates it again
+	// once the disk has room.
+	Ballast *Ballast
 	// NoPassthrough keeps every read and write going through this
 	// process, even where the kernel could serve them from the staging
 	// file (see passthrough.go). Mount option -o nopassthrough.

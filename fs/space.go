@@ -25,6 +25,10 @@ type spaceGuard struct {
 // spaceRecheck bounds how stale the free-space estimate may get.
 const spaceRecheck = 100 * time.Millisecond
 
+// reserveFor is the default reserve of a disk of total bytes: 5%, at least
+// 1 MiB and at most 64 MiB.
+func reserveFor(total int64) int64 { return min(64<<20, max(total/20, 1<<20)) }
+
 // roomy reports whether the disk has more than extra bytes free beyond
 // the reserve (passthrough sessions write without take).
 func (g *spaceGuard) roomy(extra int64) bool {
@@ -50,8 +54,7 @@ func (g *spaceGuard) take(n int64) error {
 		g.free = int64(st.Bavail) * st.Bsize
 		g.checked = time.Now()
 		if g.reserve == 0 {
-			total := int64(st.Blocks) * st.Bsize
-			g.reserve = min(64<<20, max(total/20, 1<<20))
+			g.reserve = reserveFor(int64(st.Blocks) * st.Bsize)
 		}
 	}
 	if g.free-n < g.reserve {

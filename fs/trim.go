@@ -38,8 +38,14 @@ func (f *FS) startTrimmer() {
 // It returns how many it dropped.
 func (f *FS) trimStaging(ctx context.Context) int {
 	cutoff := time.Now().Add(-f.cfg.StagingKeep)
-	if !f.space.roomy(ptMinFree) {
+	roomy := f.space.roomy(ptMinFree)
+	if !roomy {
 		cutoff = time.Now()
+	}
+	if b := f.cfg.Ballast; b != nil && roomy && !b.Held() {
+		if err := b.restore(); err != nil {
+			f.log.Warn("ballast", zap.Error(err))
+		}
 	}
 	clean, err := f.idx.CleanStagings(ctx, cutoff, trimBatch)
 	if err != nil {

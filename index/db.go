@@ -35,14 +35,19 @@ type Options struct {
 	RootMode         uint32
 	// Now returns the current time; nil means time.Now. Tests fix it.
 	Now func() time.Time
+	// OnFull, when set, is called when a write transaction finds the
+	// disk full; if it reports that it freed space (a ballast), the
+	// transaction is run once more.
+	OnFull func() bool
 }
 
 // DB is an open index. It is safe for concurrent use.
 type DB struct {
-	path string
-	log  *zap.Logger
-	now  func() time.Time
-	r    *sql.DB // read-only pool
+	path   string
+	log    *zap.Logger
+	now    func() time.Time
+	onFull func() bool
+	r      *sql.DB // read-only pool
 
 	// wmu serialises all writes; it guards the fields below it.
 	wmu sync.Mutex
@@ -115,7 +120,7 @@ func Open(ctx context.Context, path string, opts Options, log *zap.Logger) (*DB,
 		wdb.Close()
 		return nil, fmt.Errorf("open index %s: %w", path, mapErr(err))
 	}
-	db := &DB{path: path, log: log, now: opts.Now, w: w, wdb: wdb, unpersisted: map[uint64]int{},
+	db := &DB{path: path, log: log, now: opts.Now, onFull: opts.OnFull, w: w, wdb: wdb, unpersisted: map[uint64]int{},
 		stmts: map[string]*sql.Stmt{}, rstmts: map[string]*sql.Stmt{}, orphans: map[uint64]struct{}{}}
 	if err := db.migrate(ctx, opts); err != nil {
 		w.Close()

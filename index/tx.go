@@ -3,6 +3,7 @@ package index
 import (
 	"context"
 	"database/sql"
+	"errors"
 	"fmt"
 )
 
@@ -63,8 +64,20 @@ func (t *wtx) QueryRow(query string, args ...any) *sql.Row {
 
 // writeLocked runs fn in one write transaction (BEGIN IMMEDIATE on the
 // write connection). With durable set the commit runs with
-// synchronous=FULL: the WAL is fsynced before writeLocked returns.
-func (db *DB) writeLocked(ctx context.Context, durable bool, fn func(tx querier) error) (err error) {
+// synchronous=FULL: the WAL is fsynced before writeLocked returns. A
+// transaction that finds the disk full runs once more if Options.OnFull
+// freed space (fn must be safe to run again: it is, like every
+// transaction body, a function of the database alone).
+func (db *DB) writeLocked(ctx context.Context, durable bool, fn func(tx querier) error) error {
+	err := db.writeOnce(ctx, durable, fn)
+	if errors.Is(err, ErrFull) && db.onFull != nil && db.onFull() {
+		db.log.Warn("cache disk full: released the ballast for the index")
+		err = db.writeOnce(ctx, durable, fn)
+	}
+	return err
+}
+
+func (db *DB) writeOnce(ctx context.Context, durable bool, fn func(tx querier) error) (err error) {
 	if durable {
 		if _, err := db.w.ExecContext(ctx, "PRAGMA synchronous=FULL"); err != nil {
 			return mapErr(err)

@@ -3,6 +3,7 @@ package integration
 import (
 	"bytes"
 	"errors"
+	"fmt"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -91,10 +92,19 @@ func TestBadInput(t *testing.T) {
 }
 
 // TestFullCacheDisk fills the cache disk: the writer gets ENOSPC, the
-// daemon keeps serving, and nothing closed before is lost.
-func TestFullCacheDisk(t *testing.T) {
+// daemon keeps serving, and nothing closed before is lost. On a 24 MiB
+// disk writes go through the daemon, which keeps a reserve for the index.
+func TestFullCacheDisk(t *testing.T) { fillCacheDisk(t, 24) }
+
+// TestFullCacheDiskPassthrough is TestFullCacheDisk on a disk large enough
+// for passthrough sessions, whose writes bypass the daemon's reserve: the
+// index's ballast (fs.Ballast) lets the close, the unlink that frees the
+// space and the next file go through.
+func TestFullCacheDiskPassthrough(t *testing.T) { fillCacheDisk(t, 400) }
+
+func fillCacheDisk(t *testing.T, mib int) {
 	cache := t.TempDir()
-	if out, err := exec.Command("mount", "-t", "tmpfs", "-o", "size=24m", "tmpfs", cache).CombinedOutput(); err != nil {
+	if out, err := exec.Command("mount", "-t", "tmpfs", "-o", fmt.Sprintf("size=%dm", mib), "tmpfs", cache).CombinedOutput(); err != nil {
 		t.Fatalf("mount tmpfs: %v %s", err, out)
 	}
 	t.Cleanup(func() { exec.Command("umount", "-l", cache).Run() })
@@ -109,12 +119,12 @@ func TestFullCacheDisk(t *testing.T) {
 	}
 	chunk := bytes.Repeat([]byte{0xab}, 1<<20)
 	var werr error
-	for i := 0; i < 64 && werr == nil; i++ {
+	for i := 0; i < 2*mib && werr == nil; i++ {
 		_, werr = f.Write(chunk)
 	}
 	cerr := f.Close()
 	if !errors.Is(werr, syscall.ENOSPC) && !errors.Is(cerr, syscall.ENOSPC) {
-		t.Fatalf("writing 64 MiB to a 24 MiB cache disk: write %v, close %v; want ENOSPC", werr, cerr)
+		t.Fatalf("writing %d MiB to a %d MiB cache disk: write %v, close %v; want ENOSPC", 2*mib, mib, werr, cerr)
 	}
 	if err := os.Remove(m.Path("huge")); err != nil {
 		t.Fatalf("remove after ENOSPC: %v", err)
@@ -130,6 +140,9 @@ func TestFullCacheDisk(t *testing.T) {
 	m.Remount()
 	if got, err := os.ReadFile(m.Path("kept")); err != nil || !bytes.Equal(got, keep) {
 		t.Fatalf("file closed before ENOSPC after remount: %v", err)
+	}
+	if got, err := os.ReadFile(m.Path("after")); err != nil || string(got) != "still serving" {
+		t.Fatalf("file written after ENOSPC, after remount: %q, %v", got, err)
 	}
 }
 

@@ -136,8 +136,16 @@ func mountAndServe(f mountFlags, remote, mnt string, n *notifier) error {
 	}
 	log.Debug("volume", zap.String("store", store.String()), zap.Any("settings", vol))
 
+	ballastSize, err := fs.BallastSize(cacheDir)
+	if err != nil {
+		return fmt.Errorf("cache dir %s: %w", cacheDir, err)
+	}
+	ballast, err := fs.NewBallast(filepath.Join(cacheDir, "ballast"), ballastSize)
+	if err != nil {
+		return fmt.Errorf("cache dir %s: %w", cacheDir, err)
+	}
 	idx, err := index.Open(ctx, filepath.Join(cacheDir, "index.db"),
-		index.Options{RootUID: uint32(os.Getuid()), RootGID: uint32(os.Getgid())}, log.Named("index"))
+		index.Options{RootUID: uint32(os.Getuid()), RootGID: uint32(os.Getgid()), OnFull: ballast.Release}, log.Named("index"))
 	if err != nil {
 		return fmt.Errorf("cache dir %s: %w", cacheDir, err)
 	}
@@ -186,6 +194,7 @@ func mountAndServe(f mountFlags, remote, mnt string, n *notifier) error {
 		// The kernel serves reads and writes of files in a passthrough
 		// session itself (root only); -o nopassthrough turns it off.
 		NoPassthrough: opts.noPassthru,
+		Ballast:       ballast,
 		// Sequential readers keep up to 32 chunks (of 1 MiB on average) in
 		// flight: enough to keep eight parallel GETs busy.
 		Readahead: 32 << 20,
