@@ -95,6 +95,9 @@ func (n *node) openAttr(ctx context.Context, flags uint32, created *index.Attr) 
 	keep := fd.refs > 1 || n.cacheMtime == mtime && n.cacheSize == size
 	n.cacheMtime, n.cacheSize = mtime, size
 	f.mu.Unlock()
+	if h.pt && h.writable {
+		fd.ptMarkWriting()
+	}
 	return h, keep, nil
 }
 

@@ -119,15 +119,23 @@ func (f *FS) ptOpenLocked(h *handle, fd *fileData, fresh bool) error {
 	h.pt = true
 	fd.ptHandles++
 	if h.writable {
-		fd.ptWriters++
-		// The kernel writes the staging file behind the index from
-		// now on: the uploader must leave the file alone.
-		if !fd.unpersisted {
-			fd.fsys.idx.MarkUnpersisted(fd.ino)
-			fd.unpersisted = true
-		}
+		fd.ptWriters++ // the caller marks the file unpersisted: ptMarkWriting
 	}
 	return nil
+}
+
+// ptMarkWriting marks fd unpersisted in the index for a writable handle
+// of a session: the kernel writes the staging file behind the index from
+// the open's reply on, and the uploader must leave the file alone. It runs
+// after the open's decision, outside FS.mu (the index may be busy with a
+// long transaction), but before the reply.
+func (fd *fileData) ptMarkWriting() {
+	fd.mu.Lock()
+	defer fd.mu.Unlock()
+	if !fd.unpersisted {
+		fd.fsys.idx.MarkUnpersisted(fd.ino)
+		fd.unpersisted = true
+	}
 }
 
 // ptEligibleLocked reports whether a session may start on fd, which has

@@ -32,6 +32,11 @@ type pooledFile struct {
 
 const stagingPoolBatch = 64
 
+// stagingPoolSyncBatch is the batch a writer makes itself when the pool is
+// empty: small, since the writer may hold the file system's lock (a
+// passthrough open) while the rest comes from the background.
+const stagingPoolSyncBatch = 8
+
 func newStagingPool(dir string) *stagingPool {
 	return &stagingPool{dir: dir, prefix: fmt.Sprintf("s%x-", time.Now().UnixNano())}
 }
@@ -44,7 +49,7 @@ func (p *stagingPool) take() (string, *os.File, error) {
 		// Nothing ready (the first file, or writers outran the
 		// background batch): make a batch here.
 		p.mu.Unlock()
-		made, err := p.makeBatch()
+		made, err := p.makeBatch(stagingPoolSyncBatch)
 		p.mu.Lock()
 		p.ready = append(p.ready, made...)
 		if len(p.ready) == 0 {
@@ -83,18 +88,18 @@ func (p *stagingPool) put(name string, f *os.File) error {
 
 // refill makes a batch in the background.
 func (p *stagingPool) refill() {
-	made, _ := p.makeBatch() // a failure shows at the next synchronous take
+	made, _ := p.makeBatch(stagingPoolBatch) // a failure shows at the next synchronous take
 	p.mu.Lock()
 	p.ready = append(p.ready, made...)
 	p.refilling = false
 	p.mu.Unlock()
 }
 
-// makeBatch creates up to stagingPoolBatch files and fsyncs the directory.
-// It returns what it made (nothing with an error).
-func (p *stagingPool) makeBatch() ([]pooledFile, error) {
+// makeBatch creates up to n files and fsyncs the directory. It returns
+// what it made (nothing with an error).
+func (p *stagingPool) makeBatch(n int) ([]pooledFile, error) {
 	var made []pooledFile
-	for i := 0; i < stagingPoolBatch; i++ {
+	for i := 0; i < n; i++ {
 		p.mu.Lock()
 		name := p.prefix + fmt.Sprint(p.next)
 		p.next++
