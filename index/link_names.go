@@ -66,23 +66,12 @@ func (db *DB) shortOfNames(ctx context.Context, inos []uint64) ([]uint64, error)
 			for _, ino := range batch {
 				args = append(args, ino)
 			}
-			rows, err := tx.Query(`SELECT i.ino FROM inodes i WHERE i.mode & ?1 != ?2 AND i.ino IN (`+placeholders(len(batch))+`)
+			inos, err := queryInos(tx, `SELECT i.ino FROM inodes i WHERE i.mode & ?1 != ?2 AND i.ino IN (`+placeholders(len(batch))+`)
 				AND i.nlink > (SELECT COUNT(*) FROM dentries d WHERE d.ino = i.ino)`, args...)
 			if err != nil {
 				return err
 			}
-			for rows.Next() {
-				var ino uint64
-				if err := rows.Scan(&ino); err != nil {
-					rows.Close()
-					return err
-				}
-				out = append(out, ino)
-			}
-			rows.Close()
-			if err := rows.Err(); err != nil {
-				return err
-			}
+			out = append(out, inos...)
 		}
 		return nil
 	})
@@ -95,20 +84,9 @@ func (db *DB) shortOfNames(ctx context.Context, inos []uint64) ([]uint64, error)
 // notLoadedDirs returns up to limit directories that are not loaded.
 func (db *DB) notLoadedDirs(ctx context.Context, limit int) ([]uint64, error) {
 	var out []uint64
-	err := db.read(ctx, func(tx querier) error {
-		rows, err := tx.Query(`SELECT ino FROM inodes WHERE loaded = 0 ORDER BY ino LIMIT ?`, limit)
-		if err != nil {
-			return err
-		}
-		defer rows.Close()
-		for rows.Next() {
-			var ino uint64
-			if err := rows.Scan(&ino); err != nil {
-				return err
-			}
-			out = append(out, ino)
-		}
-		return rows.Err()
+	err := db.read(ctx, func(tx querier) (err error) {
+		out, err = queryInos(tx, `SELECT ino FROM inodes WHERE loaded = 0 ORDER BY ino LIMIT ?`, limit)
+		return err
 	})
 	if err != nil {
 		return nil, fmt.Errorf("directories not loaded: %w", err)

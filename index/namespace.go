@@ -512,21 +512,8 @@ func (db *DB) addOrphan(ino uint64) {
 func (db *DB) purgeOrphans(ctx context.Context) (int, error) {
 	n := 0
 	err := db.write(ctx, false, func(tx querier) error {
-		rows, err := tx.Query(`SELECT ino FROM inodes WHERE nlink = 0`)
+		inos, err := queryInos(tx, `SELECT ino FROM inodes WHERE nlink = 0`)
 		if err != nil {
-			return err
-		}
-		var inos []uint64
-		for rows.Next() {
-			var ino uint64
-			if err := rows.Scan(&ino); err != nil {
-				rows.Close()
-				return err
-			}
-			inos = append(inos, ino)
-		}
-		rows.Close()
-		if err := rows.Err(); err != nil {
 			return err
 		}
 		for _, ino := range inos {

@@ -169,3 +169,22 @@ func (t *rtx) QueryRow(query string, args ...any) *sql.Row {
 	}
 	return st.QueryRowContext(t.ctx, args...)
 }
+
+// queryInos runs query, whose rows are one inode number each, and returns
+// them in order.
+func queryInos(tx querier, query string, args ...any) ([]uint64, error) {
+	rows, err := tx.Query(query, args...)
+	if err != nil {
+		return nil, err
+	}
+	defer rows.Close()
+	var out []uint64
+	for rows.Next() {
+		var ino uint64
+		if err := rows.Scan(&ino); err != nil {
+			return nil, err
+		}
+		out = append(out, ino)
+	}
+	return out, rows.Err()
+}

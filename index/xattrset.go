@@ -65,19 +65,11 @@ func (db *DB) loadXattrSet(ctx context.Context) error {
 	s := &db.xattrs
 	s.inos = map[uint64]struct{}{}
 	err := db.read(ctx, func(tx querier) error {
-		rows, err := tx.Query(`SELECT DISTINCT ino FROM xattrs`)
-		if err != nil {
-			return err
-		}
-		defer rows.Close()
-		for rows.Next() {
-			var ino uint64
-			if err := rows.Scan(&ino); err != nil {
-				return err
-			}
+		inos, err := queryInos(tx, `SELECT DISTINCT ino FROM xattrs`)
+		for _, ino := range inos {
 			s.add(ino)
 		}
-		return rows.Err()
+		return err
 	})
 	if err != nil {
 		return fmt.Errorf("open index %s: xattr inodes: %w", db.path, err)
