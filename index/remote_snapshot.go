@@ -257,20 +257,7 @@ func (b *snapBuilder) mark(dir uint64) error {
 }
 
 func (b *snapBuilder) parents(ino uint64) ([]uint64, error) {
-	rows, err := b.tx.Query(`SELECT parent FROM dentries WHERE ino = ?`, ino)
-	if err != nil {
-		return nil, err
-	}
-	defer rows.Close()
-	var out []uint64
-	for rows.Next() {
-		var p uint64
-		if err := rows.Scan(&p); err != nil {
-			return nil, err
-		}
-		out = append(out, p)
-	}
-	return out, rows.Err()
+	return queryInos(b.tx, `SELECT parent FROM dentries WHERE ino = ?`, ino)
 }
 
 func (b *snapBuilder) dirtyOf(ino uint64) (*DirtyItem, error) {
