@@ -18,6 +18,11 @@ func TestCodecRoundTrip(t *testing.T) {
 		{"random", randomData(7, 1<<20), encRaw},
 		{"text", bytes.Repeat([]byte("cloudfs compresses text well. "), 40000), encZstd},
 		{"zeros", make([]byte, 8<<20), encZstd},
+		// Samples of the start, middle and end decide for a large chunk:
+		// random samples around compressible bytes leave it raw, text
+		// around random bytes still compresses it.
+		{"random head, middle and tail", sampled(randomData(8, 1<<20), 0), encRaw},
+		{"text head, middle and tail", sampled(bytes.Repeat([]byte("text "), 1<<18), 9), encZstd},
 	} {
 		stored := Encode(tc.plain)
 		if stored[0] != tc.wantEnc {
@@ -85,4 +90,18 @@ func TestKeys(t *testing.T) {
 	if _, err := KeyID("chunks/ab/nothex"); err == nil {
 		t.Errorf("KeyID of a bad key succeeded")
 	}
+}
+
+// sampled returns b with the bytes between Encode's three samples replaced:
+// by zeros (seed 0) or by random bytes.
+func sampled(b []byte, seed uint64) []byte {
+	out := append([]byte(nil), b...)
+	fill := make([]byte, len(out))
+	if seed != 0 {
+		fill = randomData(seed, len(out))
+	}
+	n := len(out)
+	copy(out[sampleSize:n/2], fill[sampleSize:n/2])
+	copy(out[n/2+sampleSize:n-sampleSize], fill[n/2+sampleSize:n-sampleSize])
+	return out
 }
