@@ -64,6 +64,7 @@ func newTestFS(t *testing.T) (*FS, *memChunks, uint64, []byte) {
 	if err != nil {
 		t.Fatal(err)
 	}
+	t.Cleanup(f.Close) // before TempDir's: no pool batch writes into it during its removal
 	a, err := idx.Create(ctx, index.RootIno, "f", index.NewNode{Mode: syscall.S_IFREG | 0o644})
 	if err != nil {
 		t.Fatal(err)

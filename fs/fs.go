@@ -137,6 +137,11 @@ func New(ctx context.Context, cfg Config) (*FS, error) {
 	return f, nil
 }
 
+// Close waits for the file system's background work on the staging
+// directory (the pool's batches) to finish. The trimmer and the shedder
+// run for the life of the process.
+func (f *FS) Close() { f.pool.wait() }
+
 // sweepStaging deletes staging files no index row names (left by a crash
 // between creating a staging file and its first commit, or by a purged
 // orphan).

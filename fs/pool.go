@@ -23,6 +23,8 @@ type stagingPool struct {
 	next      int
 	ready     []pooledFile
 	refilling bool // a background batch is being made
+
+	bg sync.WaitGroup // the background batch, for wait
 }
 
 type pooledFile struct {
@@ -61,6 +63,7 @@ func (p *stagingPool) take() (string, *os.File, error) {
 	p.ready = p.ready[:len(p.ready)-1]
 	if len(p.ready) < stagingPoolBatch/2 && !p.refilling {
 		p.refilling = true
+		p.bg.Add(1)
 		go p.refill()
 	}
 	p.mu.Unlock()
@@ -86,8 +89,12 @@ func (p *stagingPool) put(name string, f *os.File) error {
 	return os.Remove(filepath.Join(p.dir, name))
 }
 
+// wait returns once no background batch is being made.
+func (p *stagingPool) wait() { p.bg.Wait() }
+
 // refill makes a batch in the background.
 func (p *stagingPool) refill() {
+	defer p.bg.Done()
 	made, _ := p.makeBatch(stagingPoolBatch) // a failure shows at the next synchronous take
 	p.mu.Lock()
 	p.ready = append(p.ready, made...)

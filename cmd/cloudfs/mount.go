@@ -206,6 +206,7 @@ func mountAndServe(f mountFlags, remote, mnt string, n *notifier) error {
 	if err != nil {
 		return fmt.Errorf("cache dir %s: %w", cacheDir, err)
 	}
+	defer fsys.Close()
 
 	// The uploader runs on the daemon's lifetime, not on any request's.
 	// Stopping it interrupts a round in progress; its files stay queued
