@@ -104,24 +104,11 @@ func copyRange(ctx context.Context, src *fileData, srcOff int64, dst *fileData, 
 	if err := dst.ptSyncSizeLocked(); err != nil {
 		return 0, err
 	}
-	// The clones go in with this commit, after its cut.
-	st, err := dst.fsys.idx.CommitData(bg(ctx), dst.ino, index.DataCommit{
-		Size: dst.size, Mtime: dst.mtime, Ctime: dst.ctime,
-		StagingName: dst.stagingName, Cut: dst.cut, AddStaged: dst.added, Insert: clones,
-		KeepUnpersisted: dst.ptWriting(),
-	})
-	if err != nil {
-		return 0, err
-	}
-	dst.ranges, dst.added, dst.cut = st.Ranges, nil, nil
-	dst.dirty, dst.unpersisted = false, dst.ptWriting()
-	if dst.stagingName != "" {
-		dst.stagingFresh = false // the commit named it
-	}
 	if len(staged) > 0 {
 		dst.dataUnsynced = true
 	}
-	return n, nil
+	// The clones go in with this commit, after its cut.
+	return n, dst.commitInsertLocked(ctx, false, clones)
 }
 
 // copyMaterialize is copyRange into a file in a passthrough session (both

@@ -200,6 +200,12 @@ func (fd *fileData) overlay(a *index.Attr) {
 // index (this commit and every earlier one) are on disk when it returns,
 // so they survive power loss too (fsync).
 func (fd *fileData) commitLocked(ctx context.Context, durable bool) error {
+	return fd.commitInsertLocked(ctx, durable, nil)
+}
+
+// commitInsertLocked is commitLocked with extents inserted after the cut
+// (the clones of copy_file_range).
+func (fd *fileData) commitInsertLocked(ctx context.Context, durable bool, insert []index.Extent) error {
 	fd.ptRefreshLocked()
 	if durable && fd.staging != nil && fd.dataUnsynced {
 		if err := unix.Fdatasync(int(fd.staging.Fd())); err != nil {
@@ -220,6 +226,7 @@ func (fd *fileData) commitLocked(ctx context.Context, durable bool) error {
 		StagingName: fd.stagingName,
 		Cut:         fd.cut,
 		AddStaged:   fd.added,
+		Insert:      insert,
 		Durable:     durable,
 		// The session's staging file keeps changing behind the index.
 		KeepUnpersisted: fd.ptWriting(),
