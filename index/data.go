@@ -120,19 +120,30 @@ func cutExtentsTx(tx querier, ino uint64, off, n int64) error {
 }
 
 func stagingTx(tx querier, ino uint64) (Staging, error) {
+	s, _, err := stagingRowTx(tx, ino)
+	return s, err
+}
+
+// stagingRowTx returns ino's staging and the clean part of its ranges
+// (see schema 5); the zero values if it has none.
+func stagingRowTx(tx querier, ino uint64) (Staging, Ranges, error) {
 	var s Staging
-	var blob []byte
-	err := tx.QueryRow(`SELECT name, ranges FROM staging WHERE ino = ?`, ino).Scan(&s.Name, &blob)
+	var blob, cblob []byte
+	err := tx.QueryRow(`SELECT name, ranges, clean FROM staging WHERE ino = ?`, ino).Scan(&s.Name, &blob, &cblob)
 	if errors.Is(err, sql.ErrNoRows) {
-		return s, nil
+		return s, nil, nil
 	}
 	if err != nil {
-		return s, err
+		return s, nil, err
 	}
 	if s.Ranges, err = UnmarshalRanges(blob); err != nil {
-		return s, fmt.Errorf("staging of %d: %w", ino, err)
+		return s, nil, fmt.Errorf("staging of %d: %w", ino, err)
 	}
-	return s, nil
+	clean, err := UnmarshalRanges(cblob)
+	if err != nil {
+		return s, nil, fmt.Errorf("staging of %d: clean ranges: %w", ino, err)
+	}
+	return s, clean, nil
 }
 
 // putStagingTx records s as ino's staging, with clean the part of it an
@@ -153,19 +164,6 @@ func putStagingTx(tx querier, ino uint64, s Staging, clean Ranges, now int64) er
 	_, err = tx.Exec(`INSERT OR REPLACE INTO staging(ino, name, ranges, clean, clean_ns) VALUES(?, ?, ?, ?, ?)`,
 		ino, s.Name, blob, cblob, cleanNS)
 	return err
-}
-
-// cleanStagingTx returns the clean part of ino's staged ranges.
-func cleanStagingTx(tx querier, ino uint64) (Ranges, error) {
-	var blob []byte
-	err := tx.QueryRow(`SELECT clean FROM staging WHERE ino = ?`, ino).Scan(&blob)
-	if errors.Is(err, sql.ErrNoRows) {
-		return nil, nil
-	}
-	if err != nil {
-		return nil, err
-	}
-	return UnmarshalRanges(blob)
 }
 
 // markCleanTx records that all of ino's staged bytes are now the content
@@ -260,7 +258,8 @@ func (db *DB) CommitData(ctx context.Context, ino uint64, c DataCommit) (Staging
 			}
 			return ErrInvalid
 		}
-		if s, err = stagingTx(tx, ino); err != nil {
+		var clean Ranges
+		if s, clean, err = stagingRowTx(tx, ino); err != nil {
 			return err
 		}
 		for _, r := range c.Cut {
@@ -276,10 +275,6 @@ func (db *DB) CommitData(ctx context.Context, ino uint64, c DataCommit) (Staging
 			return fmt.Errorf("staged ranges without a staging file: %w", ErrInvalid)
 		}
 		if s.Name != "" {
-			clean, err := cleanStagingTx(tx, ino)
-			if err != nil {
-				return err
-			}
 			clean = clean.RemoveAll(c.Cut).RemoveAll(c.AddStaged)
 			if err := putStagingTx(tx, ino, s, clean, db.nowNS()); err != nil {
 				return err
