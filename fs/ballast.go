@@ -40,12 +40,14 @@ func BallastSize(dir string) (int64, error) {
 // too full to hold it starts without, and takes it when it has room).
 func NewBallast(path string, size int64) (*Ballast, error) {
 	b := &Ballast{path: path, size: size}
-	if err := b.allocate(); err != nil && !errors.Is(err, syscall.ENOSPC) {
+	if err := b.allocate(); err != nil {
 		return nil, fmt.Errorf("ballast %s: %w", path, err)
 	}
 	return b, nil
 }
 
+// allocate takes the ballast's space unless it holds it already; a disk
+// too full for it keeps it released (no error).
 func (b *Ballast) allocate() error {
 	b.mu.Lock()
 	defer b.mu.Unlock()
@@ -59,6 +61,9 @@ func (b *Ballast) allocate() error {
 	defer f.Close()
 	if err := unix.Fallocate(int(f.Fd()), 0, 0, b.size); err != nil {
 		f.Truncate(0)
+		if errors.Is(err, syscall.ENOSPC) {
+			return nil
+		}
 		return err
 	}
 	b.held = true
@@ -78,21 +83,4 @@ func (b *Ballast) Release() bool {
 	}
 	b.held = false
 	return true
-}
-
-// Held reports whether the ballast holds its space.
-func (b *Ballast) Held() bool {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.held
-}
-
-// restore allocates the ballast again; a disk still too full keeps it
-// released.
-func (b *Ballast) restore() error {
-	err := b.allocate()
-	if errors.Is(err, syscall.ENOSPC) {
-		return nil
-	}
-	return err
 }

@@ -14,10 +14,10 @@ import (
 // WAL needs room for every transaction, even an unlink) and the chunk
 // cache can still work and the user can free space through the mount.
 type spaceGuard struct {
-	dir     string
-	reserve int64 // 0: computed from the disk size at the first check
+	dir string
 
 	mu      sync.Mutex
+	reserve int64     // 0: computed from the disk size at the first check
 	free    int64     // free bytes at the last statfs, minus writes since
 	checked time.Time // time of the last statfs
 }
@@ -32,13 +32,9 @@ func reserveFor(total int64) int64 { return min(64<<20, max(total/20, 1<<20)) }
 // roomy reports whether the disk has more than extra bytes free beyond
 // the reserve (passthrough sessions write without take).
 func (g *spaceGuard) roomy(extra int64) bool {
-	return g.take(0) == nil && g.freeNow() >= g.reserve+extra
-}
-
-func (g *spaceGuard) freeNow() int64 {
 	g.mu.Lock()
 	defer g.mu.Unlock()
-	return g.free
+	return g.checkLocked(extra) == nil
 }
 
 // take accounts for n bytes about to be written, or returns ENOSPC if that
@@ -46,6 +42,16 @@ func (g *spaceGuard) freeNow() int64 {
 func (g *spaceGuard) take(n int64) error {
 	g.mu.Lock()
 	defer g.mu.Unlock()
+	if err := g.checkLocked(n); err != nil {
+		return err
+	}
+	g.free -= n
+	return nil
+}
+
+// checkLocked returns ENOSPC if n bytes more would leave less than the
+// reserve free, asking the disk again when the estimate is stale or short.
+func (g *spaceGuard) checkLocked(n int64) error {
 	if time.Since(g.checked) > spaceRecheck || g.free-n < g.reserve {
 		var st unix.Statfs_t
 		if err := unix.Statfs(g.dir, &st); err != nil {
@@ -60,6 +66,5 @@ func (g *spaceGuard) take(n int64) error {
 	if g.free-n < g.reserve {
 		return syscall.ENOSPC
 	}
-	g.free -= n
 	return nil
 }

@@ -42,8 +42,8 @@ func (f *FS) trimStaging(ctx context.Context) int {
 	if !roomy {
 		cutoff = time.Now()
 	}
-	if b := f.cfg.Ballast; b != nil && roomy && !b.Held() {
-		if err := b.restore(); err != nil {
+	if b := f.cfg.Ballast; b != nil && roomy {
+		if err := b.allocate(); err != nil {
 			f.log.Warn("ballast", zap.Error(err))
 		}
 	}
