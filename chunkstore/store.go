@@ -3,6 +3,7 @@ package chunkstore
 import (
 	"context"
 	"errors"
+	"fmt"
 	"time"
 )
 
@@ -97,6 +98,62 @@ func GetRange(ctx context.Context, s Store, key string, off, length int64) ([]by
 		end = int64(len(data))
 	}
 	return data[off:end], nil
+}
+
+// Meta is user metadata kept with an object (S3 x-amz-meta-*): lower-case
+// names of letters, digits and '-', printable ASCII values, 2 KiB in all.
+type Meta map[string]string
+
+// RangeMeta is the result of MetaStore.GetRangeMeta.
+type RangeMeta struct {
+	Data []byte // the bytes read: fewer than asked at the end of the object
+	Meta Meta   // the object's metadata
+	Size int64  // the whole object's size
+}
+
+// MetaStore is an optional interface of a Store that keeps metadata with
+// its objects. Use the PutMeta and GetRangeMeta helpers and KeepsMeta.
+type MetaStore interface {
+	// PutMeta is Put that stores meta with the object.
+	PutMeta(ctx context.Context, key string, data []byte, cond Cond, meta Meta) (etag string, err error)
+	// GetRangeMeta is GetRange that also returns the object's metadata
+	// and size. off must be inside the object.
+	GetRangeMeta(ctx context.Context, key string, off, length int64) (RangeMeta, error)
+}
+
+// metaKeeper is implemented by decorators, which are MetaStores whatever
+// they wrap: KeepsMeta reports what the wrapped store does.
+type metaKeeper interface{ KeepsMeta() bool }
+
+// ErrNoMeta is returned (wrapped) by GetRangeMeta for a store that keeps no
+// metadata.
+var ErrNoMeta = errors.New("store keeps no object metadata")
+
+// KeepsMeta reports whether s stores and returns object metadata.
+func KeepsMeta(s Store) bool {
+	if k, ok := s.(metaKeeper); ok {
+		return k.KeepsMeta()
+	}
+	_, ok := s.(MetaStore)
+	return ok
+}
+
+// PutMeta puts data with meta when s keeps metadata, and without it (a
+// plain Put) otherwise.
+func PutMeta(ctx context.Context, s Store, key string, data []byte, cond Cond, meta Meta) (string, error) {
+	if ms, ok := s.(MetaStore); ok && meta != nil && KeepsMeta(s) {
+		return ms.PutMeta(ctx, key, data, cond, meta)
+	}
+	return s.Put(ctx, key, data, cond)
+}
+
+// GetRangeMeta reads length bytes at off of the object under key with its
+// metadata; a store that keeps none returns ErrNoMeta.
+func GetRangeMeta(ctx context.Context, s Store, key string, off, length int64) (RangeMeta, error) {
+	if ms, ok := s.(MetaStore); ok && KeepsMeta(s) {
+		return ms.GetRangeMeta(ctx, key, off, length)
+	}
+	return RangeMeta{}, &Permanent{fmt.Errorf("get range %s of %s: %w", key, s, ErrNoMeta)}
 }
 
 // Permanent marks err as one that retrying cannot heal (403, 400, a missing

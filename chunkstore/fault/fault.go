@@ -244,8 +244,35 @@ func (s *Store) GetRange(ctx context.Context, key string, off, length int64) ([]
 	return mangle(r, data), nil
 }
 
+// GetRangeMeta calls the store's chunkstore.GetRangeMeta under the faults
+// that fire (those of OpGetRange).
+func (s *Store) GetRangeMeta(ctx context.Context, key string, off, length int64) (chunkstore.RangeMeta, error) {
+	r, err := s.begin(ctx, OpGetRange, key)
+	if err == nil {
+		err = before(r, OpGetRange, key)
+	}
+	if err != nil {
+		return chunkstore.RangeMeta{}, err
+	}
+	res, err := chunkstore.GetRangeMeta(ctx, s.inner, key, off, length)
+	if err = after(r, OpGetRange, key, err); err != nil {
+		return chunkstore.RangeMeta{}, err
+	}
+	res.Data = mangle(r, res.Data)
+	return res, nil
+}
+
+// KeepsMeta reports whether the wrapped store keeps object metadata.
+func (s *Store) KeepsMeta() bool { return chunkstore.KeepsMeta(s.inner) }
+
 // Put calls the store's Put under the faults that fire.
 func (s *Store) Put(ctx context.Context, key string, data []byte, cond chunkstore.Cond) (string, error) {
+	return s.PutMeta(ctx, key, data, cond, nil)
+}
+
+// PutMeta calls the store's chunkstore.PutMeta under the faults that fire
+// (those of OpPut).
+func (s *Store) PutMeta(ctx context.Context, key string, data []byte, cond chunkstore.Cond, meta chunkstore.Meta) (string, error) {
 	r, err := s.begin(ctx, OpPut, key)
 	if err == nil {
 		err = before(r, OpPut, key)
@@ -253,7 +280,7 @@ func (s *Store) Put(ctx context.Context, key string, data []byte, cond chunkstor
 	if err != nil {
 		return "", err
 	}
-	etag, err := s.inner.Put(ctx, key, data, cond)
+	etag, err := chunkstore.PutMeta(ctx, s.inner, key, data, cond, meta)
 	if err = after(r, OpPut, key, err); err != nil {
 		return "", err
 	}

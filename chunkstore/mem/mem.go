@@ -7,6 +7,7 @@ package mem
 import (
 	"context"
 	"fmt"
+	"maps"
 	"sort"
 	"strings"
 	"sync"
@@ -19,6 +20,7 @@ type object struct {
 	data []byte
 	etag string
 	mod  time.Time
+	meta chunkstore.Meta
 }
 
 // Store is an in-memory chunkstore.Store. It is safe for concurrent use.
@@ -32,6 +34,7 @@ type Store struct {
 var (
 	_ chunkstore.Store       = (*Store)(nil)
 	_ chunkstore.RangeGetter = (*Store)(nil)
+	_ chunkstore.MetaStore   = (*Store)(nil)
 )
 
 // New returns an empty Store; name is what String returns.
@@ -60,31 +63,43 @@ func (s *Store) Get(ctx context.Context, key string) ([]byte, string, error) {
 
 // GetRange returns a copy of up to length bytes at off.
 func (s *Store) GetRange(ctx context.Context, key string, off, length int64) ([]byte, error) {
+	r, err := s.GetRangeMeta(ctx, key, off, length)
+	return r.Data, err
+}
+
+// GetRangeMeta is GetRange with the object's metadata and size.
+func (s *Store) GetRangeMeta(ctx context.Context, key string, off, length int64) (chunkstore.RangeMeta, error) {
 	if err := ctx.Err(); err != nil {
-		return nil, fmt.Errorf("mem get range %s: %w", key, err)
+		return chunkstore.RangeMeta{}, fmt.Errorf("mem get range %s: %w", key, err)
 	}
 	if off < 0 || length < 0 {
-		return nil, fmt.Errorf("mem get range %s: negative offset %d or length %d", key, off, length)
+		return chunkstore.RangeMeta{}, fmt.Errorf("mem get range %s: negative offset %d or length %d", key, off, length)
 	}
 	s.mu.Lock()
 	o, ok := s.objects[key]
 	s.mu.Unlock()
 	if !ok {
-		return nil, fmt.Errorf("mem get range %s: %w", key, chunkstore.ErrNotFound)
+		return chunkstore.RangeMeta{}, fmt.Errorf("mem get range %s: %w", key, chunkstore.ErrNotFound)
 	}
-	if off >= int64(len(o.data)) {
-		return []byte{}, nil
+	r := chunkstore.RangeMeta{Data: []byte{}, Meta: maps.Clone(o.meta), Size: int64(len(o.data))}
+	if off < int64(len(o.data)) {
+		end := min(off+length, int64(len(o.data)))
+		r.Data = append(r.Data, o.data[off:end]...)
 	}
-	end := min(off+length, int64(len(o.data)))
-	return append([]byte{}, o.data[off:end]...), nil
+	return r, nil
 }
 
 // Put stores a copy of data, checking cond atomically.
 func (s *Store) Put(ctx context.Context, key string, data []byte, cond chunkstore.Cond) (string, error) {
+	return s.PutMeta(ctx, key, data, cond, nil)
+}
+
+// PutMeta is Put that keeps a copy of meta with the object.
+func (s *Store) PutMeta(ctx context.Context, key string, data []byte, cond chunkstore.Cond, meta chunkstore.Meta) (string, error) {
 	if err := ctx.Err(); err != nil {
 		return "", fmt.Errorf("mem put %s: %w", key, err)
 	}
-	o := object{data: append([]byte{}, data...), etag: etagOf(data), mod: time.Now()}
+	o := object{data: append([]byte{}, data...), etag: etagOf(data), mod: time.Now(), meta: maps.Clone(meta)}
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	cur, exists := s.objects[key]

@@ -137,6 +137,16 @@ func (s *Store) GetRange(ctx context.Context, key string, off, length int64) ([]
 	})
 }
 
+// GetRangeMeta retries the inner chunkstore.GetRangeMeta.
+func (s *Store) GetRangeMeta(ctx context.Context, key string, off, length int64) (chunkstore.RangeMeta, error) {
+	return do(ctx, s, "get range", key, func() (chunkstore.RangeMeta, error) {
+		return chunkstore.GetRangeMeta(ctx, s.inner, key, off, length)
+	})
+}
+
+// KeepsMeta reports whether the inner store keeps object metadata.
+func (s *Store) KeepsMeta() bool { return chunkstore.KeepsMeta(s.inner) }
+
 // Stat retries the inner Stat.
 func (s *Store) Stat(ctx context.Context, key string) (chunkstore.Info, error) {
 	return do(ctx, s, "stat", key, func() (chunkstore.Info, error) { return s.inner.Stat(ctx, key) })
@@ -151,10 +161,15 @@ func (s *Store) Delete(ctx context.Context, key string) error {
 // Put retries the inner Put, recognising a conditional put whose success
 // was hidden by a lost reply (see the package doc).
 func (s *Store) Put(ctx context.Context, key string, data []byte, cond chunkstore.Cond) (string, error) {
+	return s.PutMeta(ctx, key, data, cond, nil)
+}
+
+// PutMeta is Put with metadata for the inner store (chunkstore.PutMeta).
+func (s *Store) PutMeta(ctx context.Context, key string, data []byte, cond chunkstore.Cond, meta chunkstore.Meta) (string, error) {
 	conditional := cond.IfNoneMatch || cond.IfMatch != ""
 	failedBefore := false
 	return do(ctx, s, "put", key, func() (string, error) {
-		etag, err := s.inner.Put(ctx, key, data, cond)
+		etag, err := chunkstore.PutMeta(ctx, s.inner, key, data, cond, meta)
 		if conditional && failedBefore && errors.Is(err, chunkstore.ErrPrecondition) {
 			cur, curTag, gerr := s.inner.Get(ctx, key)
 			if gerr == nil && bytes.Equal(cur, data) {

@@ -31,6 +31,7 @@ import (
 	"fmt"
 	"io"
 	"net/http"
+	"strconv"
 	"strings"
 
 	"github.com/aws/aws-sdk-go-v2/aws"
@@ -53,6 +54,7 @@ type Store struct {
 var (
 	_ chunkstore.Store       = (*Store)(nil)
 	_ chunkstore.RangeGetter = (*Store)(nil)
+	_ chunkstore.MetaStore   = (*Store)(nil)
 )
 
 // String returns "s3://bucket/prefix".
@@ -101,19 +103,30 @@ func (s *Store) Get(ctx context.Context, key string) ([]byte, string, error) {
 // GetRange returns length bytes at off (fewer at the end of the object, none
 // past it) with a ranged GET. A missing object is ErrNotFound.
 func (s *Store) GetRange(ctx context.Context, key string, off, length int64) ([]byte, error) {
+	r, err := s.getRange(ctx, key, off, length)
+	return r.Data, err
+}
+
+// GetRangeMeta is GetRange that also returns the object's user metadata
+// and size (from Content-Range).
+func (s *Store) GetRangeMeta(ctx context.Context, key string, off, length int64) (chunkstore.RangeMeta, error) {
+	return s.getRange(ctx, key, off, length)
+}
+
+func (s *Store) getRange(ctx context.Context, key string, off, length int64) (chunkstore.RangeMeta, error) {
+	var r chunkstore.RangeMeta
 	if err := checkKey(key); err != nil {
-		return nil, s.invalid("get range", key, err)
+		return r, s.invalid("get range", key, err)
 	}
 	if off < 0 || length < 0 {
-		return nil, s.invalid("get range", key, fmt.Errorf("negative offset %d or length %d", off, length))
+		return r, s.invalid("get range", key, fmt.Errorf("negative offset %d or length %d", off, length))
 	}
 	if length == 0 {
 		// S3 cannot express an empty range; Stat keeps the ErrNotFound
 		// contract for a missing object.
-		if _, err := s.Stat(ctx, key); err != nil {
-			return nil, err
-		}
-		return nil, nil
+		info, err := s.Stat(ctx, key)
+		r.Size = info.Size
+		return r, err
 	}
 	out, err := s.client.GetObject(ctx, &s3sdk.GetObjectInput{
 		Bucket: aws.String(s.bucket),
@@ -124,23 +137,38 @@ func (s *Store) GetRange(ctx context.Context, key string, off, length int64) ([]
 		if status, _ := statusAndCode(err); status == 416 {
 			// Range not satisfiable: the object exists and ends at or
 			// before off.
-			return nil, nil
+			return r, nil
 		}
-		return nil, s.wrap("get range", key, err)
+		return r, s.wrap("get range", key, err)
 	}
 	defer out.Body.Close()
 	data, err := readBody(out.Body, aws.ToInt64(out.ContentLength))
 	if err != nil {
-		return nil, fmt.Errorf("s3 get range %s: read body: %w", s.where(key), err)
+		return r, fmt.Errorf("s3 get range %s: read body: %w", s.where(key), err)
 	}
+	r.Meta = out.Metadata
 	if out.ContentRange == nil {
 		// The server ignored Range and sent the whole object.
+		r.Size = int64(len(data))
 		if off >= int64(len(data)) {
-			return nil, nil
+			return r, nil
 		}
 		data = data[off:min(off+length, int64(len(data)))]
+	} else if r.Size, err = rangeTotal(aws.ToString(out.ContentRange)); err != nil {
+		return r, fmt.Errorf("s3 get range %s: %w", s.where(key), err)
 	}
-	return data, nil
+	r.Data = data
+	return r, nil
+}
+
+// rangeTotal returns the object size of a Content-Range "bytes a-b/size".
+func rangeTotal(cr string) (int64, error) {
+	i := strings.LastIndexByte(cr, '/')
+	n, err := strconv.ParseInt(cr[i+1:], 10, 64)
+	if i < 0 || err != nil || n < 0 {
+		return 0, fmt.Errorf("unreadable Content-Range %q", cr)
+	}
+	return n, nil
 }
 
 // Put writes data under key with a single PutObject, which S3 applies
@@ -149,6 +177,11 @@ func (s *Store) GetRange(ctx context.Context, key string, off, length int64) ([]
 // ConditionalRequestConflict, or 404 for If-Match on a missing object) is
 // ErrPrecondition.
 func (s *Store) Put(ctx context.Context, key string, data []byte, cond chunkstore.Cond) (string, error) {
+	return s.PutMeta(ctx, key, data, cond, nil)
+}
+
+// PutMeta is Put that stores meta as the object's user metadata.
+func (s *Store) PutMeta(ctx context.Context, key string, data []byte, cond chunkstore.Cond, meta chunkstore.Meta) (string, error) {
 	if err := checkKey(key); err != nil {
 		return "", s.invalid("put", key, err)
 	}
@@ -157,6 +190,7 @@ func (s *Store) Put(ctx context.Context, key string, data []byte, cond chunkstor
 		Key:           aws.String(s.objectKey(key)),
 		Body:          bytes.NewReader(data),
 		ContentLength: aws.Int64(int64(len(data))),
+		Metadata:      meta,
 	}
 	if cond.IfNoneMatch {
 		in.IfNoneMatch = aws.String("*")

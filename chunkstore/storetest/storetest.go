@@ -37,6 +37,7 @@ func Run(t *testing.T, newStore func(t *testing.T) chunkstore.Store) {
 		{"Empty", testEmpty},
 		{"Large", testLarge},
 		{"GetRange", testGetRange},
+		{"Meta", testMeta},
 		{"Cancelled", testCancelled},
 	}
 	for _, tc := range tests {
@@ -322,6 +323,44 @@ func testGetRange(t *testing.T, s chunkstore.Store) {
 	}
 	if _, err := chunkstore.GetRange(ctx, s, "r/missing", 0, 10); !errors.Is(err, chunkstore.ErrNotFound) {
 		t.Errorf("GetRange of a missing key: %v, want ErrNotFound", err)
+	}
+}
+
+// testMeta checks metadata on stores that keep it, and on the others that
+// PutMeta still stores the bytes and GetRangeMeta says ErrNoMeta.
+func testMeta(t *testing.T, s chunkstore.Store) {
+	ctx := context.Background()
+	data := Data(4, 5000)
+	meta := chunkstore.Meta{"cloudfs-test": "g18:AbC+/09", "other": "x"}
+	if _, err := chunkstore.PutMeta(ctx, s, "m/obj", data, chunkstore.Cond{IfNoneMatch: true}, meta); err != nil {
+		t.Fatalf("PutMeta: %v", err)
+	}
+	mustGet(t, s, "m/obj", data)
+	r, err := chunkstore.GetRangeMeta(ctx, s, "m/obj", 4000, 2000)
+	if !chunkstore.KeepsMeta(s) {
+		if !errors.Is(err, chunkstore.ErrNoMeta) {
+			t.Fatalf("GetRangeMeta on a store without metadata: %v, want ErrNoMeta", err)
+		}
+		return
+	}
+	if err != nil {
+		t.Fatalf("GetRangeMeta: %v", err)
+	}
+	if !bytes.Equal(r.Data, data[4000:]) || r.Size != 5000 {
+		t.Errorf("GetRangeMeta(4000, 2000) = %d bytes of %d, want data[4000:] of 5000", len(r.Data), r.Size)
+	}
+	for k, v := range meta {
+		if r.Meta[k] != v {
+			t.Errorf("metadata %s = %q, want %q (all: %v)", k, r.Meta[k], v, r.Meta)
+		}
+	}
+	// A plain Put replaces the metadata too.
+	put(t, s, "m/obj", data, chunkstore.Cond{})
+	if r, err := chunkstore.GetRangeMeta(ctx, s, "m/obj", 0, 10); err != nil || len(r.Meta) != 0 {
+		t.Errorf("after a plain Put: metadata %v, err %v; want none", r.Meta, err)
+	}
+	if _, err := chunkstore.GetRangeMeta(ctx, s, "m/missing", 0, 10); !errors.Is(err, chunkstore.ErrNotFound) {
+		t.Errorf("GetRangeMeta of a missing key: %v, want ErrNotFound", err)
 	}
 }
 
