@@ -112,8 +112,8 @@ func (h *handle) Read(ctx context.Context, dest []byte, off int64) (fuse.ReadRes
 		h.fd.mu.Unlock()
 	}
 	// Readahead first, so that its fetches overlap this read's.
-	h.readahead(ctx, off, int64(len(dest)))
-	n, err := h.fd.read(ctx, dest, off)
+	sequential := h.readahead(ctx, off, int64(len(dest)))
+	n, err := h.fd.read(ctx, dest, off, !sequential)
 	if err != nil {
 		return nil, h.n.fsys.toErrno("read", err)
 	}
@@ -128,10 +128,12 @@ const seqSlack = 512 << 10
 
 // readahead prefetches the chunks of the next Config.Readahead bytes when
 // reads are sequential, topping the window up every quarter of it so that
-// fetches stay in flight while the reader consumes the bytes ahead.
-func (h *handle) readahead(ctx context.Context, off, n int64) {
+// fetches stay in flight while the reader consumes the bytes ahead. It
+// reports whether this read continues a sequential run (a handle's first
+// read counts as one when it starts in the first 512 KiB).
+func (h *handle) readahead(ctx context.Context, off, n int64) (sequential bool) {
 	h.mu.Lock()
-	sequential := n > 0 && off >= h.nextOff-seqSlack && off <= h.nextOff+seqSlack
+	sequential = n > 0 && off >= h.nextOff-seqSlack && off <= h.nextOff+seqSlack
 	if sequential {
 		h.nextOff = max(h.nextOff, off+n)
 	} else {
@@ -142,7 +144,7 @@ func (h *handle) readahead(ctx context.Context, off, n int64) {
 	from := max(h.prefetched, end)
 	if !sequential || h.prefetched-end > window-window/4 {
 		h.mu.Unlock()
-		return
+		return sequential
 	}
 	to := end + window
 	h.prefetched = to
@@ -150,7 +152,7 @@ func (h *handle) readahead(ctx context.Context, off, n int64) {
 
 	exts, err := h.n.fsys.idx.Extents(bg(ctx), h.fd.ino, from, to-from)
 	if err != nil || len(exts) == 0 {
-		return
+		return true
 	}
 	h.fd.mu.RLock()
 	staged := h.fd.ranges
@@ -171,6 +173,7 @@ func (h *handle) readahead(ctx context.Context, off, n int64) {
 		}
 		h.mu.Unlock()
 	}
+	return true
 }
 
 var _ = (gofs.FileWriter)((*handle)(nil))

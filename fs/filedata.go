@@ -8,6 +8,7 @@ import (
 	"os"
 	"path/filepath"
 	"sync"
+	"sync/atomic"
 	"syscall"
 
 	"github.com/cloudfs/cloudfs/index"
@@ -43,6 +44,10 @@ type fileData struct {
 	// dataUnsynced: the staging file may hold bytes not yet fdatasynced
 	// (a durable commit syncs it first).
 	dataUnsynced bool
+	// wholeChunks: a ranged read of this file met a chunk without an
+	// outboard (ChunkReader.ReadChunkRange); its random reads fetch whole
+	// chunks from then on, as the file's other chunks are likely alike.
+	wholeChunks atomic.Bool
 }
 
 // acquire returns the file data of inode ino, loading it from the index on
@@ -323,8 +328,9 @@ func (fd *fileData) write(data []byte, off int64, appendMode bool) (int, error) 
 
 // read fills dest from offset off: staged bytes from the staging file,
 // the rest through the extents and the chunk cache, holes as zeros. Only
-// chunks under bytes that are not staged are read.
-func (fd *fileData) read(ctx context.Context, dest []byte, off int64) (int, error) {
+// chunks under bytes that are not staged are read; a random read (not
+// part of a sequential run) fetches only the parts of them it needs.
+func (fd *fileData) read(ctx context.Context, dest []byte, off int64, random bool) (int, error) {
 	fd.mu.RLock()
 	defer fd.mu.RUnlock()
 	if off >= fd.size || len(dest) == 0 {
@@ -344,14 +350,11 @@ func (fd *fileData) read(ctx context.Context, dest []byte, off int64) (int, erro
 			if !ok || staged.Contains(c.Off, c.Len) {
 				continue
 			}
-			data, err := fd.fsys.chunks.ReadChunk(ctx, c.Chunk)
+			data, err := fd.readExtent(ctx, c, random)
 			if err != nil {
 				return 0, fmt.Errorf("read %d at %d: chunk %s: %w", fd.ino, c.Off, c.Chunk, err)
 			}
-			if c.ChunkOff+c.Len > int64(len(data)) {
-				return 0, fmt.Errorf("read %d at %d: extent beyond the %d bytes of chunk %s", fd.ino, c.Off, len(data), c.Chunk)
-			}
-			copy(buf[c.Off-off:], data[c.ChunkOff:c.ChunkOff+c.Len])
+			copy(buf[c.Off-off:], data)
 		}
 	}
 	for _, r := range staged {
@@ -360,6 +363,31 @@ func (fd *fileData) read(ctx context.Context, dest []byte, off int64) (int, erro
 		}
 	}
 	return int(n), nil
+}
+
+// readExtent returns the c.Len bytes of chunk c.Chunk that extent c maps.
+func (fd *fileData) readExtent(ctx context.Context, c index.Extent, random bool) ([]byte, error) {
+	if random && !fd.wholeChunks.Load() {
+		data, noOutboard, err := fd.fsys.chunks.ReadChunkRange(ctx, c.Chunk, c.ChunkOff, c.Len)
+		if noOutboard {
+			fd.wholeChunks.Store(true)
+		}
+		if err != nil {
+			return nil, err
+		}
+		if int64(len(data)) != c.Len {
+			return nil, fmt.Errorf("extent of %d bytes at %d beyond the chunk's end", c.Len, c.ChunkOff)
+		}
+		return data, nil
+	}
+	data, err := fd.fsys.chunks.ReadChunk(ctx, c.Chunk)
+	if err != nil {
+		return nil, err
+	}
+	if c.ChunkOff+c.Len > int64(len(data)) {
+		return nil, fmt.Errorf("extent beyond the %d bytes of the chunk", len(data))
+	}
+	return data[c.ChunkOff : c.ChunkOff+c.Len], nil
 }
 
 // truncate sets the size (truncate(2), O_TRUNC) and commits.

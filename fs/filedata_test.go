@@ -19,7 +19,10 @@ type memChunks struct {
 	mu       sync.Mutex
 	chunks   map[chunkstore.ID][]byte
 	reads    map[chunkstore.ID]int
+	ranged   map[chunkstore.ID]int // ReadChunkRange calls
 	prefetch []chunkstore.ID
+	// noOutboard makes ReadChunkRange read whole chunks and say so.
+	noOutboard bool
 }
 
 func (m *memChunks) ReadChunk(ctx context.Context, id chunkstore.ID) ([]byte, error) {
@@ -31,6 +34,21 @@ func (m *memChunks) ReadChunk(ctx context.Context, id chunkstore.ID) ([]byte, er
 		return nil, chunkstore.ErrNotFound
 	}
 	return data, nil
+}
+
+func (m *memChunks) ReadChunkRange(ctx context.Context, id chunkstore.ID, off, n int64) ([]byte, bool, error) {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	if m.noOutboard {
+		m.reads[id]++
+	} else {
+		m.ranged[id]++
+	}
+	data, ok := m.chunks[id]
+	if !ok {
+		return nil, false, chunkstore.ErrNotFound
+	}
+	return data[off:min(off+n, int64(len(data)))], m.noOutboard, nil
 }
 
 func (m *memChunks) Prefetch(ctx context.Context, ids []chunkstore.ID) bool {
@@ -59,7 +77,7 @@ func newTestFS(t *testing.T) (*FS, *memChunks, uint64, []byte) {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { idx.Close() })
-	mc := &memChunks{chunks: map[chunkstore.ID][]byte{}, reads: map[chunkstore.ID]int{}}
+	mc := &memChunks{chunks: map[chunkstore.ID][]byte{}, reads: map[chunkstore.ID]int{}, ranged: map[chunkstore.ID]int{}}
 	f, err := New(ctx, Config{Index: idx, Chunks: mc, StagingDir: filepath.Join(dir, "staging"), Log: log, Readahead: 1000})
 	if err != nil {
 		t.Fatal(err)
@@ -85,7 +103,7 @@ func newTestFS(t *testing.T) (*FS, *memChunks, uint64, []byte) {
 func readAll(t *testing.T, fd *fileData) []byte {
 	t.Helper()
 	buf := make([]byte, 4096)
-	n, err := fd.read(context.Background(), buf, 0)
+	n, err := fd.read(context.Background(), buf, 0, false)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -108,7 +126,7 @@ func TestEditFetchesOnlyWhatIsRead(t *testing.T) {
 	}
 	// Reading only the edited bytes fetches nothing either.
 	buf := make([]byte, 2)
-	if _, err := fd.read(ctx, buf, 150); err != nil || string(buf) != "XY" {
+	if _, err := fd.read(ctx, buf, 150, false); err != nil || string(buf) != "XY" {
 		t.Fatalf("read edit = %q, %v", buf, err)
 	}
 	if len(mc.reads) != 0 {
@@ -246,5 +264,36 @@ func TestReadahead(t *testing.T) {
 	}
 	if len(mc.prefetch) == 0 {
 		t.Fatal("sequential reads prefetched nothing")
+	}
+}
+
+// TestRandomReadsByRange checks that random reads go through
+// ReadChunkRange, until a chunk without an outboard turns the file's
+// random reads to whole chunks.
+func TestRandomReadsByRange(t *testing.T) {
+	ctx := context.Background()
+	f, mc, ino, content := newTestFS(t)
+	fd, err := f.acquire(ctx, ino)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer f.release(ctx, fd)
+	buf := make([]byte, 20)
+	if _, err := fd.read(ctx, buf, 190, true); err != nil || !bytes.Equal(buf, content[190:210]) {
+		t.Fatalf("random read = %q, %v", buf, err)
+	}
+	if len(mc.ranged) != 2 || len(mc.reads) != 0 {
+		t.Fatalf("a random read over two chunks: ranged %v, whole %v", mc.ranged, mc.reads)
+	}
+	mc.noOutboard = true
+	if _, err := fd.read(ctx, buf, 10, true); err != nil || !bytes.Equal(buf, content[10:30]) {
+		t.Fatalf("random read = %q, %v", buf, err)
+	}
+	mc.noOutboard = false
+	if _, err := fd.read(ctx, buf, 250, true); err != nil || !bytes.Equal(buf, content[250:270]) {
+		t.Fatalf("random read = %q, %v", buf, err)
+	}
+	if len(mc.ranged) != 2 || len(mc.reads) != 2 {
+		t.Fatalf("after a chunk without an outboard: ranged %v, whole %v; want the file read whole", mc.ranged, mc.reads)
 	}
 }

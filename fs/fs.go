@@ -26,6 +26,12 @@ type ChunkReader interface {
 	// ReadChunk returns the plaintext of chunk id, verified against id.
 	// The caller must not modify the returned bytes.
 	ReadChunk(ctx context.Context, id chunkstore.ID) ([]byte, error)
+	// ReadChunkRange returns the n bytes at off of chunk id's plaintext
+	// (fewer at its end), verified against id, fetching only what
+	// covers them when the chunk has an outboard; noOutboard reports a
+	// chunk that had to be fetched whole. The caller must not modify
+	// the returned bytes.
+	ReadChunkRange(ctx context.Context, id chunkstore.ID, off, n int64) (data []byte, noOutboard bool, err error)
 	// Prefetch starts fetching ids into the cache in the background
 	// (readahead) and returns at once. Failures are only logged. It
 	// reports false when it dropped the request (too many in progress).

@@ -139,6 +139,10 @@ type mountStatus struct {
 	Volume         *struct {
 		Files, Dirs, Bytes, Chunks uint64
 	} `json:"volume"`
+	Cache struct {
+		Hits, Misses int64
+		Ranged       int64 `json:"ranged"`
+	} `json:"cache"`
 }
 
 func cloudfsStatus(t *testing.T, mnt string) mountStatus {

@@ -65,6 +65,8 @@ type CacheStatus struct {
 	Hits        int64 `json:"hits"`
 	Misses      int64 `json:"misses"`
 	Evicted     int64 `json:"evicted"`
+	Ranged      int64 `json:"ranged"`       // misses served by a verified ranged GET
+	RangedBytes int64 `json:"ranged_bytes"` // their bytes
 }
 
 // maxFailures bounds the failures Status lists.
@@ -86,7 +88,8 @@ func (u *Uploader) Status(ctx context.Context) (Status, error) {
 	s.ChunksPresent, s.BytesPresent = c.chunks.Present, c.chunks.PresentBytes
 	cu := u.cache.Usage()
 	s.Cache = CacheStatus{Limit: cu.Limit, Used: cu.Used, Chunks: cu.Chunks, DirtyChunks: cu.DirtyChunks,
-		DirtyBytes: cu.DirtyBytes, Pins: cu.Pins, Hits: cu.Hits, Misses: cu.Misses, Evicted: cu.Evicted}
+		DirtyBytes: cu.DirtyBytes, Pins: cu.Pins, Hits: cu.Hits, Misses: cu.Misses, Evicted: cu.Evicted,
+		Ranged: cu.Ranged, RangedBytes: cu.RangedBytes}
 	base, err := u.db.Meta(ctx, index.MetaBaseCommit)
 	if err != nil && !errors.Is(err, index.ErrNotFound) {
 		return s, err

@@ -93,6 +93,8 @@ type Cache struct {
 	hits      int64
 	misses    int64
 	evictions int64
+	// ranged counts ReadRange's verified ranged fetches and their bytes.
+	ranged, rangedBytes int64
 }
 
 // Open opens (creating if needed) the cache in dir, holding at most limit
@@ -230,6 +232,9 @@ type Usage struct {
 	Pins                  int   // pinned IDs, cached or not
 	PinnedBytes           int64 // bytes of cached pinned chunks
 	Hits, Misses, Evicted int64
+	// Ranged counts the verified group fetches of ReadRange and
+	// RangedBytes their bytes: misses served without the whole chunk.
+	Ranged, RangedBytes int64
 }
 
 // Usage returns current figures.
@@ -237,7 +242,8 @@ func (c *Cache) Usage() Usage {
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	u := Usage{Limit: c.limit, Used: c.used, Chunks: len(c.entries), DirtyBytes: c.dirty,
-		Pins: len(c.pins), Hits: c.hits, Misses: c.misses, Evicted: c.evictions}
+		Pins: len(c.pins), Hits: c.hits, Misses: c.misses, Evicted: c.evictions,
+		Ranged: c.ranged, RangedBytes: c.rangedBytes}
 	for _, e := range c.entries {
 		if e.dirty {
 			u.DirtyChunks++

@@ -181,8 +181,8 @@ func (c *Cache) uploadOne(ctx context.Context, id chunkstore.ID) (sent bool, n i
 	if !ok {
 		return false, 0, fmt.Errorf("upload %s: missing from %s: %w", id, c.store, ErrNotCached)
 	}
-	stored := chunkstore.Encode(plain)
-	if _, err := c.store.Put(ctx, key, stored, chunkstore.Cond{}); err != nil {
+	stored, meta := chunkstore.EncodeChunk(plain)
+	if _, err := chunkstore.PutMeta(ctx, c.store, key, stored, chunkstore.Cond{}, meta); err != nil {
 		return false, 0, fmt.Errorf("upload %s: %w", id, err)
 	}
 	return true, int64(len(stored)), c.markCleanIfCached(id)

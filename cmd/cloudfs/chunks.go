@@ -39,3 +39,7 @@ func (r *chunkReader) Prefetch(ctx context.Context, ids []chunkstore.ID) bool {
 	}()
 	return true
 }
+
+func (r *chunkReader) ReadChunkRange(ctx context.Context, id chunkstore.ID, off, n int64) ([]byte, bool, error) {
+	return r.c.ReadRange(ctx, id, off, n)
+}

@@ -95,6 +95,8 @@ func printStatus(w io.Writer, st *statusReply, now time.Time) error {
 	c := st.Cache
 	row("cache", "%s of %s in %s; %d not yet uploaded (%s); %d pinned", human(c.Used), human(c.Limit),
 		plural(c.Chunks, "chunk"), c.DirtyChunks, human(c.DirtyBytes), c.Pins)
+	row("reads", "%d from the cache, %d fetched whole, %d by verified range (%s)", c.Hits, c.Misses,
+		c.Ranged, human(c.RangedBytes))
 	return tw.Flush()
 }
 

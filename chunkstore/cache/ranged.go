@@ -1,0 +1,57 @@
+package cache
+
+import (
+	"context"
+	"fmt"
+
+	"go.uber.org/zap"
+
+	"github.com/cloudfs/cloudfs/chunkstore"
+)
+
+// ReadRange returns n bytes at off of chunk id's plaintext (fewer at its
+// end), verified against id, for a random reader. A chunk in memory or on
+// disk is read from there. Otherwise, when the store keeps object metadata,
+// only the 256 KiB groups that cover the range are fetched, with one
+// ranged GET, and checked with the chunk's outboard
+// (chunkstore.VerifyGroups); nothing is cached, as a sequential reader
+// would fetch the chunk whole anyway. A chunk without an outboard
+// (compressed, of one group, or stored by an older cloudfs) costs a second
+// request, for all of it, and noOutboard says so: the caller should read the
+// rest of its file whole. The caller must not modify the result.
+func (c *Cache) ReadRange(ctx context.Context, id chunkstore.ID, off, n int64) (data []byte, noOutboard bool, err error) {
+	c.mu.Lock()
+	cached := c.entries[id] != nil
+	c.mu.Unlock()
+	if _, inMem := c.mem.get(id); inMem || cached || !chunkstore.KeepsMeta(c.store) {
+		data, err := c.View(ctx, id)
+		return clip(data, off, n), false, err
+	}
+	start, end := chunkstore.GroupSpan(off, n)
+	r, err := chunkstore.GetRangeMeta(ctx, c.store, chunkstore.ChunkKey(id), 1+start, end-start)
+	if err != nil {
+		return nil, false, fmt.Errorf("cache fetch %s bytes %d-%d from %s: %w", id, start, end, c.store, err)
+	}
+	ok, err := chunkstore.VerifyGroups(id, r.Size-1, r.Meta, start, r.Data)
+	if err != nil {
+		c.log.Error("chunk range from the store failed verification", zap.Stringer("chunk", id), zap.Int64("offset", start), zap.Error(err))
+		return nil, false, fmt.Errorf("cache fetch %s from %s: %w", id, c.store, err)
+	}
+	if !ok {
+		data, err := c.View(ctx, id)
+		return clip(data, off, n), true, err
+	}
+	c.mu.Lock()
+	c.ranged++
+	c.rangedBytes += int64(len(r.Data))
+	c.mu.Unlock()
+	return clip(r.Data, off-start, n), false, nil
+}
+
+// clip returns data[off:off+n], shorter at its end.
+func clip(data []byte, off, n int64) []byte {
+	if off >= int64(len(data)) {
+		return nil
+	}
+	return data[off:min(off+n, int64(len(data)))]
+}
