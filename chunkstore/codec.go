@@ -123,6 +123,8 @@ func Decode(stored []byte, want ID) ([]byte, error) {
 		if err != nil {
 			return nil, fmt.Errorf("chunk %s: zstd: %v: %w", want, err, ErrCorrupt)
 		}
+	case encDelta:
+		return nil, fmt.Errorf("chunk %s: a delta, which needs its base (DecodeDelta): %w", want, ErrCorrupt)
 	default:
 		return nil, fmt.Errorf("chunk %s: unknown encoding %d: %w", want, stored[0], ErrCorrupt)
 	}

@@ -115,6 +115,56 @@ func rawGet(ctx context.Context, c *s3.Client, bucket, key string, want []byte) 
 	return time.Since(start), nil
 }
 
+// rawGetObjects GETs every object under prefix of at least minSize bytes,
+// whole, on rawStreams streams, and returns their bytes and the time the
+// GETs took (the listing is not timed).
+func rawGetObjects(ctx context.Context, c *s3.Client, bucket, prefix string, minSize int64) (int64, time.Duration, error) {
+	var keys []string
+	var total int64
+	p := s3.NewListObjectsV2Paginator(c, &s3.ListObjectsV2Input{Bucket: &bucket, Prefix: &prefix})
+	for p.HasMorePages() {
+		page, err := p.NextPage(ctx)
+		if err != nil {
+			return 0, 0, fmt.Errorf("list %s: %w", prefix, err)
+		}
+		for _, o := range page.Contents {
+			if n := aws.ToInt64(o.Size); n >= minSize {
+				keys = append(keys, aws.ToString(o.Key))
+				total += n
+			}
+		}
+	}
+	if len(keys) == 0 {
+		return 0, 0, fmt.Errorf("no object of %d bytes or more under %s", minSize, prefix)
+	}
+	var next atomic.Int64
+	start := time.Now()
+	g, gctx := errgroup.WithContext(ctx)
+	for range rawStreams {
+		g.Go(func() error {
+			for {
+				i := int(next.Add(1) - 1)
+				if i >= len(keys) {
+					return nil
+				}
+				out, err := c.GetObject(gctx, &s3.GetObjectInput{Bucket: &bucket, Key: &keys[i]})
+				if err != nil {
+					return fmt.Errorf("raw GET %s: %w", keys[i], err)
+				}
+				_, err = io.Copy(io.Discard, out.Body)
+				out.Body.Close()
+				if err != nil {
+					return fmt.Errorf("raw GET %s: read: %w", keys[i], err)
+				}
+			}
+		})
+	}
+	if err := g.Wait(); err != nil {
+		return 0, 0, err
+	}
+	return total, time.Since(start), nil
+}
+
 // getRange reads length bytes at off into buf (which must be large enough).
 func getRange(ctx context.Context, c *s3.Client, bucket, key string, off, length int64, buf []byte) ([]byte, error) {
 	out, err := c.GetObject(ctx, &s3.GetObjectInput{Bucket: &bucket, Key: &key,

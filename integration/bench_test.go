@@ -30,6 +30,7 @@ const (
 	baseLibs     = "restic chunker + BLAKE3"
 	basePut      = "raw S3 8-stream PUT"
 	baseGet      = "raw S3 8-stream GET"
+	baseGetObj   = "raw S3 8-stream GET of its chunk objects"
 	baseGet4K    = "raw S3 4 KiB GET"
 )
 
@@ -211,7 +212,8 @@ func (r *benchRun) methods() {
 		"baseline: the same bytes as one multipart upload, 8 MiB parts on 8 streams"
 	w.warmRead.Method = "`dd if=FILE of=/dev/null bs=1M` of the file just written, nothing dropped"
 	w.coldRead.Method = "unmount, mount with an empty cache dir, drop caches, `dd bs=1M`; bytes verified afterwards (untimed); " +
-		"baseline: 8-stream ranged GETs of 8 MiB of the same bytes, caches dropped"
+		"baseline: 8-stream ranged GETs of 8 MiB of the same bytes, caches dropped; and 8-stream GETs of the volume's chunk " +
+		"objects of 512 KiB or more (the large file's chunks and the edits'), whole, as cloudfs reads them, caches dropped"
 	n := randomReads(r.cfg.fileSize)
 	w.randP50.Method = fmt.Sprintf("%d reads of 4 KiB, one at a time, each in its own %s stripe of the large file, POSIX_FADV_RANDOM, "+
 		"on a mount with another empty cache dir, caches dropped; loopback: its copy, caches dropped; raw S3: ranged GETs at the same offsets",
@@ -726,6 +728,17 @@ func (r *benchRun) coldRead(ctx context.Context) error {
 		return err
 	}
 	r.row.coldRead.AddBaseline(baseGet, mibps(r.cfg.fileSize, get))
+	if r.remoteKind == "s3" {
+		// The same bytes as the objects cloudfs reads: one per chunk.
+		if err := r.dropCaches(); err != nil {
+			return err
+		}
+		n, d, err := rawGetObjects(ctx, r.s3, r.minio.Bucket, "vol/"+chunkstore.ChunksPrefix, chunkstore.DefaultMinSize)
+		if err != nil {
+			return err
+		}
+		r.row.coldRead.AddBaseline(baseGetObj, mibps(n, d))
+	}
 
 	m := r.startCloudfs("cache-cold", r.mnt, r.remote)
 	defer m.Unmount()

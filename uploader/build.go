@@ -104,7 +104,16 @@ func (u *Uploader) chunkFile(ctx context.Context, f *index.SnapFile) ([]chunksto
 		var ids []chunkstore.ID
 		refs, st, err := chunkstore.Rechunk(r, f.Size, old, edits, u.vol.Chunker, func(c chunkstore.Chunk) error {
 			ids = append(ids, c.ID)
-			return u.cache.PutDirty(c.ID, c.Data)
+			if err := u.cache.PutDirty(c.ID, c.Data); err != nil {
+				return err
+			}
+			// A chunk that keeps some bytes of the one it replaced is
+			// stored as a delta of it; one written over entirely is not.
+			n := int64(len(c.Data))
+			if base, ok := replacedChunk(f.Extents, c.Offset, n); ok && !f.Staging.Ranges.Contains(c.Offset, n) {
+				u.cache.SetBase(c.ID, base)
+			}
+			return nil
 		})
 		if cerr := r.Close(); err == nil && cerr != nil {
 			err = cerr

@@ -174,3 +174,18 @@ func rechunkPlan(f *index.SnapFile) (old []chunkstore.Ref, edits []chunkstore.Ra
 	gap(f.Size)
 	return old, edits
 }
+
+// replacedChunk returns the chunk that held most of [off, off+n) before the
+// file was edited (its extents still map the old content under staged
+// bytes): the base to store a chunk cut there as a delta of.
+func replacedChunk(exts []index.SnapExtent, off, n int64) (chunkstore.ID, bool) {
+	i := sort.Search(len(exts), func(k int) bool { return exts[k].End() > off })
+	var best chunkstore.ID
+	var most int64
+	for ; i < len(exts) && exts[i].Off < off+n; i++ {
+		if c, ok := exts[i].Clip(off, n); ok && c.Len > most {
+			best, most = exts[i].Chunk, c.Len
+		}
+	}
+	return best, most > 0
+}

@@ -32,8 +32,11 @@ func TestInPlaceEditUploadsOnlyAroundTheEdit(t *testing.T) {
 	added := after - before
 	t.Logf("in-place 1 MiB edit of a 64 MiB file: %d chunks uploaded, %d bytes added (%d present)",
 		r.Chunks.Uploaded, added, r.Chunks.Present)
-	if added > 3<<20 {
-		t.Fatalf("in-place 1 MiB edit added %d bytes, want <= 3 MiB", added)
+	if added > 2<<20 {
+		t.Fatalf("in-place 1 MiB edit added %d bytes, want <= 2 MiB", added)
+	}
+	if d := f.up.cache.Usage().Deltas; d == 0 {
+		t.Fatal("no chunk of the edit was stored as a delta of the chunk it replaced")
 	}
 	if !bytes.Equal(f.read(x), data) {
 		t.Fatal("local content wrong after the upload")
@@ -47,8 +50,8 @@ func TestInPlaceEditUploadsOnlyAroundTheEdit(t *testing.T) {
 	f.round()
 	_, after2 := chunkBytes(t, f.mem)
 	t.Logf("100 KiB append: %d bytes added", after2-after)
-	if after2-after > 9<<20 {
-		t.Fatalf("append added %d bytes", after2-after)
+	if after2-after > 1<<20 {
+		t.Fatalf("100 KiB append added %d bytes, want <= 1 MiB (the tail chunk as a delta)", after2-after)
 	}
 	if !bytes.Equal(f.read(x), data) {
 		t.Fatal("local content wrong after the append")

@@ -67,6 +67,7 @@ type CacheStatus struct {
 	Evicted     int64 `json:"evicted"`
 	Ranged      int64 `json:"ranged"`       // misses served by a verified ranged GET
 	RangedBytes int64 `json:"ranged_bytes"` // their bytes
+	Deltas      int64 `json:"deltas"`       // chunks uploaded as deltas of the chunk they replaced
 }
 
 // maxFailures bounds the failures Status lists.
@@ -89,7 +90,7 @@ func (u *Uploader) Status(ctx context.Context) (Status, error) {
 	cu := u.cache.Usage()
 	s.Cache = CacheStatus{Limit: cu.Limit, Used: cu.Used, Chunks: cu.Chunks, DirtyChunks: cu.DirtyChunks,
 		DirtyBytes: cu.DirtyBytes, Pins: cu.Pins, Hits: cu.Hits, Misses: cu.Misses, Evicted: cu.Evicted,
-		Ranged: cu.Ranged, RangedBytes: cu.RangedBytes}
+		Ranged: cu.Ranged, RangedBytes: cu.RangedBytes, Deltas: cu.Deltas}
 	base, err := u.db.Meta(ctx, index.MetaBaseCommit)
 	if err != nil && !errors.Is(err, index.ErrNotFound) {
 		return s, err

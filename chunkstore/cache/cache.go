@@ -95,6 +95,11 @@ type Cache struct {
 	evictions int64
 	// ranged counts ReadRange's verified ranged fetches and their bytes.
 	ranged, rangedBytes int64
+	// bases holds SetBase's hints: dirty chunk -> the chunk to store it
+	// as a delta of.
+	bases map[chunkstore.ID]chunkstore.ID
+	// deltas counts chunks uploaded as deltas.
+	deltas int64
 }
 
 // Open opens (creating if needed) the cache in dir, holding at most limit
@@ -110,6 +115,7 @@ func Open(dir string, limit int64, store chunkstore.Store, log *zap.Logger, opts
 		prefetchConc: DefaultPrefetchConcurrency, uploadConc: DefaultUploadConcurrency,
 		writeFile: durable.WriteFile, mem: memLRU{limit: DefaultMemoryLimit},
 		entries: make(map[chunkstore.ID]*entry), lru: list.New(), pins: make(map[chunkstore.ID]bool),
+		bases: make(map[chunkstore.ID]chunkstore.ID),
 	}
 	for _, o := range opts {
 		o(c)
@@ -235,6 +241,9 @@ type Usage struct {
 	// Ranged counts the verified group fetches of ReadRange and
 	// RangedBytes their bytes: misses served without the whole chunk.
 	Ranged, RangedBytes int64
+	// Deltas counts the chunks uploaded as deltas of the chunk they
+	// replaced (see SetBase).
+	Deltas int64
 }
 
 // Usage returns current figures.
@@ -243,7 +252,7 @@ func (c *Cache) Usage() Usage {
 	defer c.mu.Unlock()
 	u := Usage{Limit: c.limit, Used: c.used, Chunks: len(c.entries), DirtyBytes: c.dirty,
 		Pins: len(c.pins), Hits: c.hits, Misses: c.misses, Evicted: c.evictions,
-		Ranged: c.ranged, RangedBytes: c.rangedBytes}
+		Ranged: c.ranged, RangedBytes: c.rangedBytes, Deltas: c.deltas}
 	for _, e := range c.entries {
 		if e.dirty {
 			u.DirtyChunks++

@@ -182,6 +182,14 @@ func (c *Cache) uploadOne(ctx context.Context, id chunkstore.ID) (sent bool, n i
 		return false, 0, fmt.Errorf("upload %s: missing from %s: %w", id, c.store, ErrNotCached)
 	}
 	stored, meta := chunkstore.EncodeChunk(plain)
+	if base, ok := c.baseOf(id); ok {
+		if d := c.encodeDelta(ctx, id, base, plain, len(stored)); d != nil {
+			stored, meta = d, chunkstore.Meta{chunkstore.MetaDelta: base.String()}
+			c.mu.Lock()
+			c.deltas++
+			c.mu.Unlock()
+		}
+	}
 	if _, err := chunkstore.PutMeta(ctx, c.store, key, stored, chunkstore.Cond{}, meta); err != nil {
 		return false, 0, fmt.Errorf("upload %s: %w", id, err)
 	}
@@ -189,6 +197,9 @@ func (c *Cache) uploadOne(ctx context.Context, id chunkstore.ID) (sent bool, n i
 }
 
 func (c *Cache) markCleanIfCached(id chunkstore.ID) error {
+	c.mu.Lock()
+	delete(c.bases, id) // in the store now
+	c.mu.Unlock()
 	if err := c.MarkClean(id); err != nil && !errors.Is(err, ErrNotCached) {
 		return fmt.Errorf("upload: %w", err)
 	}

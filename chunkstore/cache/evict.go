@@ -45,6 +45,7 @@ func (c *Cache) freeLocked(n int64) int64 {
 
 // dropLocked forgets e and removes its file.
 func (c *Cache) dropLocked(e *entry) {
+	delete(c.bases, e.id)
 	if err := os.Remove(c.pathOf(e)); err != nil && !errors.Is(err, os.ErrNotExist) {
 		c.log.Warn("chunk cache: cannot remove file", zap.Stringer("chunk", e.id), zap.Error(err))
 	}

@@ -102,7 +102,7 @@ func (c *Cache) fetchStore(ctx context.Context, id chunkstore.ID) ([]byte, error
 	if err != nil {
 		return nil, fmt.Errorf("cache fetch %s from %s: %w", id, c.store, err)
 	}
-	plain, err := chunkstore.Decode(stored, id)
+	plain, err := c.decodeStored(ctx, id, stored)
 	if err != nil {
 		c.log.Error("chunk from the store failed verification", zap.Stringer("chunk", id), zap.Error(err))
 		return nil, fmt.Errorf("cache fetch %s from %s: %w", id, c.store, err)

@@ -18,7 +18,8 @@ import (
 // would fetch the chunk whole anyway. A chunk without an outboard
 // (compressed, of one group, or stored by an older cloudfs) costs a second
 // request, for all of it, and noOutboard says so: the caller should read the
-// rest of its file whole. The caller must not modify the result.
+// rest of its file whole. A delta (chunkstore.MetaDelta) is read whole
+// without that advice. The caller must not modify the result.
 func (c *Cache) ReadRange(ctx context.Context, id chunkstore.ID, off, n int64) (data []byte, noOutboard bool, err error) {
 	c.mu.Lock()
 	cached := c.entries[id] != nil
@@ -38,8 +39,12 @@ func (c *Cache) ReadRange(ctx context.Context, id chunkstore.ID, off, n int64) (
 		return nil, false, fmt.Errorf("cache fetch %s from %s: %w", id, c.store, err)
 	}
 	if !ok {
+		// A delta (an edited chunk) says nothing of the file's other
+		// chunks; a chunk without metadata (compressed, or stored by
+		// an older cloudfs) likely does.
+		_, delta := r.Meta[chunkstore.MetaDelta]
 		data, err := c.View(ctx, id)
-		return clip(data, off, n), true, err
+		return clip(data, off, n), !delta, err
 	}
 	c.mu.Lock()
 	c.ranged++
