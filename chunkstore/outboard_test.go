@@ -3,19 +3,11 @@ package chunkstore
 import (
 	"bytes"
 	"errors"
-	"math/rand/v2"
 	"strings"
 	"testing"
 )
 
-func randBytes(n int, seed uint64) []byte {
-	r := rand.New(rand.NewPCG(seed, 7))
-	b := make([]byte, n)
-	for i := range b {
-		b[i] = byte(r.Uint32())
-	}
-	return b
-}
+func randBytes(n int, seed uint64) []byte { return randomData(seed, n) }
 
 // TestOutboardVerifies checks, for sizes around every tree shape, that the
 // group CVs combine to the BLAKE3 hash (zeebo/blake3) and that each group

@@ -10,23 +10,31 @@ import (
 	"github.com/cloudfs/cloudfs/chunkstore/storetest"
 )
 
+// uploadEdited stores a 1.3 MiB chunk whole, then uploads a chunk that
+// keeps its first 700 KiB with the first as its base hint.
+func (f *fixture) uploadEdited(seed uint64) (base []byte, baseID chunkstore.ID, edited []byte, id chunkstore.ID) {
+	f.t.Helper()
+	base = storetest.Data(seed, 1300<<10)
+	baseID = f.putChunk(base)
+	edited = append(bytes.Clone(base[:700<<10]), storetest.Data(seed+1, 600<<10)...)
+	id = chunkstore.Hash(edited)
+	if err := f.c.PutDirty(id, edited); err != nil {
+		f.t.Fatal(err)
+	}
+	f.c.SetBase(id, baseID)
+	if _, err := f.c.Upload(context.Background(), []chunkstore.ID{id}); err != nil {
+		f.t.Fatal(err)
+	}
+	return base, baseID, edited, id
+}
+
 // TestDeltaUpload: a dirty chunk with a base hint is stored as a delta,
 // read back through a fresh cache with its base, never chained, and a bad
 // base is ErrCorrupt.
 func TestDeltaUpload(t *testing.T) {
 	ctx := context.Background()
 	f := newFixture(t, 64<<20)
-	base := storetest.Data(1, 1300<<10)
-	baseID := f.putChunk(base)
-	edited := append(bytes.Clone(base[:700<<10]), storetest.Data(2, 600<<10)...)
-	id := chunkstore.Hash(edited)
-	if err := f.c.PutDirty(id, edited); err != nil {
-		t.Fatal(err)
-	}
-	f.c.SetBase(id, baseID)
-	if _, err := f.c.Upload(ctx, []chunkstore.ID{id}); err != nil {
-		t.Fatal(err)
-	}
+	base, baseID, edited, id := f.uploadEdited(1)
 	stored, _, err := f.store.Get(ctx, chunkstore.ChunkKey(id))
 	if err != nil {
 		t.Fatal(err)
@@ -76,19 +84,8 @@ func TestDeltaUpload(t *testing.T) {
 // TestReadRangeOfDelta: a ranged read of a delta reads it whole without
 // telling the caller to read the rest of the file whole.
 func TestReadRangeOfDelta(t *testing.T) {
-	ctx := context.Background()
 	f := newFixture(t, 64<<20)
-	base := storetest.Data(4, 1300<<10)
-	baseID := f.putChunk(base)
-	edited := append(bytes.Clone(base[:700<<10]), storetest.Data(5, 600<<10)...)
-	id := chunkstore.Hash(edited)
-	if err := f.c.PutDirty(id, edited); err != nil {
-		t.Fatal(err)
-	}
-	f.c.SetBase(id, baseID)
-	if _, err := f.c.Upload(ctx, []chunkstore.ID{id}); err != nil {
-		t.Fatal(err)
-	}
+	_, _, edited, id := f.uploadEdited(4)
 	g := &fixture{t: t, dir: t.TempDir(), store: f.store}
 	g.reopen(64 << 20)
 	if g.readRange(id, 800<<10, 4096, edited[800<<10:800<<10+4096]) {
