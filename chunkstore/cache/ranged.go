@@ -19,7 +19,7 @@ import (
 // (compressed, of one group, or stored by an older cloudfs) costs a second
 // request, for all of it, and noOutboard says so: the caller should read the
 // rest of its file whole. A delta (chunkstore.MetaDelta) is read whole
-// without that advice. The caller must not modify the result.
+// without that advice; a raw chunk of one group is the range itself. The caller must not modify the result.
 func (c *Cache) ReadRange(ctx context.Context, id chunkstore.ID, off, n int64) (data []byte, noOutboard bool, err error) {
 	c.mu.Lock()
 	cached := c.entries[id] != nil
@@ -39,18 +39,29 @@ func (c *Cache) ReadRange(ctx context.Context, id chunkstore.ID, off, n int64) (
 		return nil, false, fmt.Errorf("cache fetch %s from %s: %w", id, c.store, err)
 	}
 	if !ok {
+		size := r.Size - 1
+		if start == 0 && int64(len(r.Data)) == size && chunkstore.Hash(r.Data) == id {
+			// A chunk of one group, stored raw: the range was all of it.
+			c.mem.put(id, r.Data)
+			c.countRanged(len(r.Data))
+			return clip(r.Data, off, n), false, nil
+		}
 		// A delta (an edited chunk) says nothing of the file's other
-		// chunks; a chunk without metadata (compressed, or stored by
-		// an older cloudfs) likely does.
+		// chunks; a chunk without an outboard that is not raw and small
+		// (compressed, or stored by an older cloudfs) likely does.
 		_, delta := r.Meta[chunkstore.MetaDelta]
 		data, err := c.View(ctx, id)
 		return clip(data, off, n), !delta, err
 	}
+	c.countRanged(len(r.Data))
+	return clip(r.Data, off-start, n), false, nil
+}
+
+func (c *Cache) countRanged(n int) {
 	c.mu.Lock()
 	c.ranged++
-	c.rangedBytes += int64(len(r.Data))
+	c.rangedBytes += int64(n)
 	c.mu.Unlock()
-	return clip(r.Data, off-start, n), false, nil
 }
 
 // clip returns data[off:off+n], shorter at its end.

@@ -92,3 +92,23 @@ func TestReadRangeCorrupt(t *testing.T) {
 	// The fault was once: the next read succeeds.
 	f.readRange(id, 300_000, 4096, data[300_000:304_096])
 }
+
+// TestReadRangeOneGroup: a raw chunk of one group has no outboard; the
+// ranged read of its only group is all of it, verified against the ID.
+func TestReadRangeOneGroup(t *testing.T) {
+	f := newFixture(t, 64<<20)
+	data := storetest.Data(5, 200<<10)
+	id := f.putChunk(data)
+	if f.readRange(id, 1000, 4096, data[1000:5096]) {
+		t.Fatal("a chunk of one group advised reading its file whole")
+	}
+	if g, r := f.store.Calls(fault.OpGet), f.store.Calls(fault.OpGetRange); g != 0 || r != 1 {
+		t.Fatalf("store calls: %d whole gets, %d ranged; want 0 and 1", g, r)
+	}
+	// A corrupted one is fetched whole, and then fails verification.
+	f.store.Add(fault.Rule{Ops: fault.OpGetRange | fault.OpGet, Corrupt: true})
+	other := f.putChunk(storetest.Data(6, 200<<10))
+	if _, _, err := f.c.ReadRange(context.Background(), other, 0, 10); !errors.Is(err, chunkstore.ErrCorrupt) {
+		t.Fatalf("corrupted chunk of one group: %v, want ErrCorrupt", err)
+	}
+}
