@@ -117,7 +117,8 @@ type MetaStore interface {
 	// PutMeta is Put that stores meta with the object.
 	PutMeta(ctx context.Context, key string, data []byte, cond Cond, meta Meta) (etag string, err error)
 	// GetRangeMeta is GetRange that also returns the object's metadata
-	// and size. off must be inside the object.
+	// and size. A range from or past the object's end returns no bytes,
+	// and no metadata or size (S3 answers 416).
 	GetRangeMeta(ctx context.Context, key string, off, length int64) (RangeMeta, error)
 }
 

@@ -81,6 +81,8 @@ type Cache struct {
 	group        singleflight.Group
 	// writeFile writes a new file; tests replace it to simulate ENOSPC.
 	writeFile func(name string, data []byte, sync bool) error
+	// readDeltas holds the IDs of the deltas fetched (ID -> struct{}).
+	readDeltas sync.Map
 	seq       atomic.Uint64 // names temp files
 	mem       memLRU        // verified plaintexts for View
 

@@ -69,6 +69,7 @@ func (c *Cache) decodeStored(ctx context.Context, id chunkstore.ID, stored []byt
 	if !ok {
 		return chunkstore.Decode(stored, id)
 	}
+	c.readDeltas.Store(id, struct{}{})
 	basePlain, cached, err := c.readCached(base, false)
 	if err != nil {
 		return nil, err

@@ -92,3 +92,27 @@ func TestReadRangeOfDelta(t *testing.T) {
 		t.Fatal("a delta made ReadRange advise reading the whole file whole")
 	}
 }
+
+// TestReadRangeOfShortDelta: a delta shorter than the range asked of it
+// (so the reply is 416 and carries no metadata) advises nothing either.
+func TestReadRangeOfShortDelta(t *testing.T) {
+	f := newFixture(t, 64<<20)
+	base := storetest.Data(7, 1300<<10)
+	baseID := f.putChunk(base)
+	edited := bytes.Clone(base)
+	edited[1200<<10] ^= 1 // the delta is a few hundred bytes
+	id := chunkstore.Hash(edited)
+	if err := f.c.PutDirty(id, edited); err != nil {
+		t.Fatal(err)
+	}
+	f.c.SetBase(id, baseID)
+	if _, err := f.c.Upload(context.Background(), []chunkstore.ID{id}); err != nil {
+		t.Fatal(err)
+	}
+	g := &fixture{t: t, dir: t.TempDir(), store: f.store}
+	g.reopen(64 << 20)
+	off := int64(1100 << 10)
+	if g.readRange(id, off, 4096, edited[off:off+4096]) {
+		t.Fatal("a short delta made ReadRange advise reading the whole file whole")
+	}
+}

@@ -51,6 +51,9 @@ func (c *Cache) ReadRange(ctx context.Context, id chunkstore.ID, off, n int64) (
 		// (compressed, or stored by an older cloudfs) likely does.
 		_, delta := r.Meta[chunkstore.MetaDelta]
 		data, err := c.View(ctx, id)
+		if _, ok := c.readDeltas.Load(id); ok {
+			delta = true // shorter than the range's start: no metadata came
+		}
 		return clip(data, off, n), !delta, err
 	}
 	c.countRanged(len(r.Data))

@@ -81,12 +81,12 @@ func (s *Store) GetRangeMeta(ctx context.Context, key string, off, length int64)
 	if !ok {
 		return chunkstore.RangeMeta{}, fmt.Errorf("mem get range %s: %w", key, chunkstore.ErrNotFound)
 	}
-	r := chunkstore.RangeMeta{Data: []byte{}, Meta: maps.Clone(o.meta), Size: int64(len(o.data))}
-	if off < int64(len(o.data)) {
-		end := min(off+length, int64(len(o.data)))
-		r.Data = append(r.Data, o.data[off:end]...)
+	if off >= int64(len(o.data)) {
+		// As S3, whose 416 reply carries no metadata.
+		return chunkstore.RangeMeta{Data: []byte{}}, nil
 	}
-	return r, nil
+	end := min(off+length, int64(len(o.data)))
+	return chunkstore.RangeMeta{Data: append([]byte{}, o.data[off:end]...), Meta: maps.Clone(o.meta), Size: int64(len(o.data))}, nil
 }
 
 // Put stores a copy of data, checking cond atomically.
