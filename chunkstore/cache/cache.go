@@ -83,8 +83,8 @@ type Cache struct {
 	writeFile func(name string, data []byte, sync bool) error
 	// readDeltas holds the IDs of the deltas fetched (ID -> struct{}).
 	readDeltas sync.Map
-	seq       atomic.Uint64 // names temp files
-	mem       memLRU        // verified plaintexts for View
+	seq        atomic.Uint64 // names temp files
+	mem        memLRU        // verified plaintexts for View
 
 	mu        sync.Mutex // guards the fields below and the file namespace
 	entries   map[chunkstore.ID]*entry
