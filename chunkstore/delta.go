@@ -50,7 +50,8 @@ func IsDeltaKind(first byte) bool { return first == encDelta }
 // delta costs its reader the base too, usually cached already: the chunk
 // beside it in the same file.)
 func EncodeDelta(plain []byte, baseID ID, base []byte, otherLen int) ([]byte, error) {
-	if len(plain) < DeltaMinSize || len(base) == 0 {
+	limit := otherLen - otherLen/8
+	if len(plain) < DeltaMinSize || len(base) == 0 || limit <= 1+IDSize {
 		return nil, nil
 	}
 	enc, err := zstd.NewWriter(nil,
@@ -66,7 +67,6 @@ func EncodeDelta(plain []byte, baseID ID, base []byte, otherLen int) ([]byte, er
 		return nil, fmt.Errorf("delta encoder: %w", err)
 	}
 	defer enc.Close()
-	limit := otherLen - otherLen/8
 	out := make([]byte, 1+IDSize, limit)
 	out[0] = encDelta
 	copy(out[1:], baseID[:])

@@ -52,6 +52,13 @@ func TestDeltaNotWorthIt(t *testing.T) {
 	if d, err := EncodeDelta(plain, Hash(base), base, 1+len(plain)); d != nil || err != nil {
 		t.Fatalf("delta of unrelated bytes: %d bytes, %v; want none", len(d), err)
 	}
+	// A chunk whose other form is tinier than a delta's header.
+	zeros := make([]byte, 1<<20)
+	for _, other := range []int{len(Encode(zeros)), 20, 1} {
+		if d, err := EncodeDelta(zeros, Hash(base), base, other); d != nil || err != nil {
+			t.Fatalf("delta of a chunk of zeros stored in %d bytes: %d bytes, %v; want none", other, len(d), err)
+		}
+	}
 	small := base[:DeltaMinSize-1]
 	if d, err := EncodeDelta(small, Hash(base), base, 1+len(small)); d != nil || err != nil {
 		t.Fatalf("delta of a small chunk: %d bytes, %v; want none", len(d), err)

@@ -182,16 +182,19 @@ func (c *Cache) uploadOne(ctx context.Context, id chunkstore.ID) (sent bool, n i
 		return false, 0, fmt.Errorf("upload %s: missing from %s: %w", id, c.store, ErrNotCached)
 	}
 	stored, meta := chunkstore.EncodeChunk(plain)
+	delta := false
 	if base, ok := c.baseOf(id); ok {
 		if d := c.encodeDelta(ctx, id, base, plain, len(stored)); d != nil {
-			stored, meta = d, chunkstore.Meta{chunkstore.MetaDelta: base.String()}
-			c.mu.Lock()
-			c.deltas++
-			c.mu.Unlock()
+			stored, meta, delta = d, chunkstore.Meta{chunkstore.MetaDelta: base.String()}, true
 		}
 	}
 	if _, err := chunkstore.PutMeta(ctx, c.store, key, stored, chunkstore.Cond{}, meta); err != nil {
 		return false, 0, fmt.Errorf("upload %s: %w", id, err)
+	}
+	if delta {
+		c.mu.Lock()
+		c.deltas++
+		c.mu.Unlock()
 	}
 	return true, int64(len(stored)), c.markCleanIfCached(id)
 }

@@ -14,12 +14,14 @@ import (
 // disk is read from there. Otherwise, when the store keeps object metadata,
 // only the 256 KiB groups that cover the range are fetched, with one
 // ranged GET, and checked with the chunk's outboard
-// (chunkstore.VerifyGroups); nothing is cached, as a sequential reader
-// would fetch the chunk whole anyway. A chunk without an outboard
-// (compressed, of one group, or stored by an older cloudfs) costs a second
-// request, for all of it, and noOutboard says so: the caller should read the
-// rest of its file whole. A delta (chunkstore.MetaDelta) is read whole
-// without that advice; a raw chunk of one group is the range itself. The caller must not modify the result.
+// (chunkstore.VerifyGroups); nothing is cached on disk, as a sequential
+// reader would fetch the chunk whole anyway. A raw chunk of one group has
+// no outboard: that GET returned all of it, checked against id. Any other
+// chunk without an outboard costs a second request, for all of it: a delta
+// (an edited chunk) says nothing of its file, but a compressed chunk, or
+// one stored by an older cloudfs, likely stands for the file's others, and
+// noOutboard then advises the caller to read the rest of the file whole.
+// The caller must not modify the result.
 func (c *Cache) ReadRange(ctx context.Context, id chunkstore.ID, off, n int64) (data []byte, noOutboard bool, err error) {
 	c.mu.Lock()
 	cached := c.entries[id] != nil
