@@ -2,8 +2,11 @@ package uploader
 
 import (
 	"bytes"
+	"errors"
+	"fmt"
 	"testing"
 
+	"github.com/cloudfs/cloudfs/chunkstore"
 	"github.com/cloudfs/cloudfs/index"
 )
 
@@ -89,4 +92,42 @@ func TestResaveAsNewFileDeduplicates(t *testing.T) {
 		t.Fatalf("re-save added %d bytes, want <= 8 MiB", after-before)
 	}
 	wantFile(t, loadRemote(t, f.mem), "/doc", data)
+}
+
+// TestDeltaBaseCheckedBeforeCommit: a chunk stored as a delta needs its
+// base; the pre-commit check asks for the base as for every referenced
+// chunk, and a missing base fails the round with head unchanged.
+func TestDeltaBaseCheckedBeforeCommit(t *testing.T) {
+	f := newFixture(t)
+	data := randBytes(40, 8<<20)
+	x := f.create(index.RootIno, "f", modeReg|0o644)
+	f.write(x, 0, data)
+	f.round()
+	before := f.head()
+	off := int64(4 << 20)
+	exts, err := f.db.Extents(f.ctx, x, off, 1)
+	if err != nil || len(exts) != 1 {
+		t.Fatalf("extents at %d: %v, %v", off, exts, err)
+	}
+	baseKey := chunkstore.ChunkKey(exts[0].Chunk)
+	f.write(x, off, randBytes(41, 100<<10))
+	f.hooked.setHook(func(op, key string, after bool) error {
+		if op == "stat" && key == baseKey {
+			return fmt.Errorf("hook: %s gone: %w", key, chunkstore.ErrNotFound)
+		}
+		return nil
+	})
+	if _, err := f.up.Round(f.ctx, true); !errors.Is(err, errMissingChunk) {
+		t.Fatalf("round with the delta's base missing: %v, want errMissingChunk", err)
+	}
+	if f.head() != before {
+		t.Fatal("head moved although a delta's base was missing")
+	}
+	if f.up.cache.Usage().Deltas == 0 {
+		t.Fatal("the edit was not stored as a delta")
+	}
+	f.hooked.setHook(nil)
+	f.round()
+	copy(data[off:], randBytes(41, 100<<10))
+	wantFile(t, loadRemote(t, f.mem), "/f", data)
 }

@@ -139,6 +139,9 @@ func (a *attempt) run(ctx context.Context) error {
 	if err := a.putObjects(ctx, b); err != nil {
 		return err
 	}
+	for _, base := range st.Bases {
+		a.check[base] = true // a delta needs its base as much as itself
+	}
 	if err := a.checkChunks(ctx); err != nil {
 		return err
 	}

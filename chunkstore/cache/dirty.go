@@ -121,10 +121,13 @@ type UploadStats struct {
 	// Present chunks were already in the store, and their stored size.
 	Present      int
 	PresentBytes int64
+	// Bases are the chunks that the deltas put depend on (SetBase).
+	Bases []chunkstore.ID
 }
 
 // Upload makes sure the store holds every chunk in ids: it checks each with
-// Stat and puts (encoded) those the store lacks from their cached copies,
+// Stat and puts (encoded, as a delta where SetBase named a base and that
+// pays) those the store lacks from their cached copies,
 // the upload concurrency at a time. Each chunk found or put is marked
 // clean. A chunk neither in the store nor in the cache is an error matching
 // ErrNotCached. On error the first error is returned and the rest are
@@ -143,11 +146,14 @@ func (c *Cache) Upload(ctx context.Context, ids []chunkstore.ID) (UploadStats, e
 		}
 		seen[id] = true
 		g.Go(func() error {
-			sent, n, err := c.uploadOne(gctx, id)
+			sent, n, base, err := c.uploadOne(gctx, id)
 			if err != nil {
 				return err
 			}
 			mu.Lock()
+			if base != nil {
+				st.Bases = append(st.Bases, *base)
+			}
 			if sent {
 				st.Uploaded++
 				st.UploadedBytes += n
@@ -164,39 +170,38 @@ func (c *Cache) Upload(ctx context.Context, ids []chunkstore.ID) (UploadStats, e
 }
 
 // uploadOne makes sure the store holds id; sent says whether it put it, n
-// is the stored size.
-func (c *Cache) uploadOne(ctx context.Context, id chunkstore.ID) (sent bool, n int64, err error) {
+// is the stored size, base the chunk it was put as a delta of.
+func (c *Cache) uploadOne(ctx context.Context, id chunkstore.ID) (sent bool, n int64, base *chunkstore.ID, err error) {
 	key := chunkstore.ChunkKey(id)
 	info, err := c.store.Stat(ctx, key)
 	switch {
 	case err == nil:
-		return false, info.Size, c.markCleanIfCached(id)
+		return false, info.Size, nil, c.markCleanIfCached(id)
 	case !errors.Is(err, chunkstore.ErrNotFound):
-		return false, 0, fmt.Errorf("upload %s: %w", id, err)
+		return false, 0, nil, fmt.Errorf("upload %s: %w", id, err)
 	}
 	plain, ok, err := c.readCached(id, false)
 	if err != nil {
-		return false, 0, fmt.Errorf("upload: %w", err)
+		return false, 0, nil, fmt.Errorf("upload: %w", err)
 	}
 	if !ok {
-		return false, 0, fmt.Errorf("upload %s: missing from %s: %w", id, c.store, ErrNotCached)
+		return false, 0, nil, fmt.Errorf("upload %s: missing from %s: %w", id, c.store, ErrNotCached)
 	}
 	stored, meta := chunkstore.EncodeChunk(plain)
-	delta := false
-	if base, ok := c.baseOf(id); ok {
-		if d := c.encodeDelta(ctx, id, base, plain, len(stored)); d != nil {
-			stored, meta, delta = d, chunkstore.Meta{chunkstore.MetaDelta: base.String()}, true
+	if b, ok := c.baseOf(id); ok {
+		if d := c.encodeDelta(ctx, id, b, plain, len(stored)); d != nil {
+			stored, meta, base = d, chunkstore.Meta{chunkstore.MetaDelta: b.String()}, &b
 		}
 	}
 	if _, err := chunkstore.PutMeta(ctx, c.store, key, stored, chunkstore.Cond{}, meta); err != nil {
-		return false, 0, fmt.Errorf("upload %s: %w", id, err)
+		return false, 0, nil, fmt.Errorf("upload %s: %w", id, err)
 	}
-	if delta {
+	if base != nil {
 		c.mu.Lock()
 		c.deltas++
 		c.mu.Unlock()
 	}
-	return true, int64(len(stored)), c.markCleanIfCached(id)
+	return true, int64(len(stored)), base, c.markCleanIfCached(id)
 }
 
 func (c *Cache) markCleanIfCached(id chunkstore.ID) error {
