@@ -81,8 +81,10 @@ type Cache struct {
 	group        singleflight.Group
 	// writeFile writes a new file; tests replace it to simulate ENOSPC.
 	writeFile func(name string, data []byte, sync bool) error
-	// readDeltas holds the IDs of the deltas fetched (ID -> struct{}).
-	readDeltas sync.Map
+	// readDeltas holds the IDs of deltas fetched (ID -> struct{}), for
+	// ReadRange; it starts over past maxReadDeltas entries.
+	readDeltas  sync.Map
+	readDeltasN atomic.Int64
 	seq        atomic.Uint64 // names temp files
 	mem        memLRU        // verified plaintexts for View
 

@@ -69,7 +69,7 @@ func (c *Cache) decodeStored(ctx context.Context, id chunkstore.ID, stored []byt
 	if !ok {
 		return chunkstore.Decode(stored, id)
 	}
-	c.readDeltas.Store(id, struct{}{})
+	c.noteDelta(id)
 	basePlain, cached, err := c.readCached(base, false)
 	if err != nil {
 		return nil, err
@@ -87,4 +87,16 @@ func (c *Cache) decodeStored(ctx context.Context, id chunkstore.ID, stored []byt
 		}
 	}
 	return chunkstore.DecodeDelta(stored, id, basePlain)
+}
+
+// maxReadDeltas bounds readDeltas: ReadRange asks right after the fetch.
+const maxReadDeltas = 4096
+
+// noteDelta records that chunk id was fetched as a delta.
+func (c *Cache) noteDelta(id chunkstore.ID) {
+	if c.readDeltasN.Add(1) > maxReadDeltas {
+		c.readDeltas.Clear()
+		c.readDeltasN.Store(1)
+	}
+	c.readDeltas.Store(id, struct{}{})
 }
