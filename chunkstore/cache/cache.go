@@ -85,8 +85,8 @@ type Cache struct {
 	// ReadRange; it starts over past maxReadDeltas entries.
 	readDeltas  sync.Map
 	readDeltasN atomic.Int64
-	seq        atomic.Uint64 // names temp files
-	mem        memLRU        // verified plaintexts for View
+	seq         atomic.Uint64 // names temp files
+	mem         memLRU        // verified plaintexts for View
 
 	mu        sync.Mutex // guards the fields below and the file namespace
 	entries   map[chunkstore.ID]*entry
