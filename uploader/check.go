@@ -18,7 +18,8 @@ var ErrUnreachable = errors.New("object reachable from head is missing or corrup
 
 // CheckReachable walks everything reachable from head: every commit
 // through its parents, every tree and manifest (read and verified against
-// its id), and checks with Stat that every chunk they name exists. A store
+// its id), and checks that every chunk they name exists, and the base of
+// every chunk stored as a delta. A store
 // without head passes. It returns nil, or the problems found (each
 // wrapping ErrUnreachable), or the first store error that is not a missing
 // object. Tests run it after every commit; it reads the whole history.
@@ -120,13 +121,43 @@ func (w *walker) tree(ctx context.Context, id chunkstore.ID, path string) error 
 	return nil
 }
 
+// statChunks checks that every chunk found exists, and that the base of
+// every chunk stored as a delta does too: it reads each chunk's header (a
+// ranged GET of 33 bytes) rather than its metadata.
 func (w *walker) statChunks(ctx context.Context) error {
 	g, gctx := errgroup.WithContext(ctx)
 	g.SetLimit(DefaultConcurrency)
+	var bmu sync.Mutex
+	bases := map[chunkstore.ID]chunkstore.ID{} // base -> a delta of it
 	for id := range w.chunks {
 		g.Go(func() error {
-			_, err := w.store.Stat(gctx, chunkstore.ChunkKey(id))
-			if err != nil && !w.missing(err, "chunk %s", id) {
+			head, err := chunkstore.GetRange(gctx, w.store, chunkstore.ChunkKey(id), 0, 1+chunkstore.IDSize)
+			if err == nil && len(head) == 0 {
+				err = fmt.Errorf("chunk %s is empty: %w", id, chunkstore.ErrCorrupt)
+			}
+			if err != nil {
+				if !w.missing(err, "chunk %s", id) {
+					return err
+				}
+				return nil
+			}
+			if base, ok := chunkstore.IsDelta(head); ok && !w.chunks[base] {
+				bmu.Lock()
+				bases[base] = id
+				bmu.Unlock()
+			}
+			return nil
+		})
+	}
+	if err := g.Wait(); err != nil {
+		return err
+	}
+	g, gctx = errgroup.WithContext(ctx)
+	g.SetLimit(DefaultConcurrency)
+	for base, delta := range bases {
+		g.Go(func() error {
+			_, err := w.store.Stat(gctx, chunkstore.ChunkKey(base))
+			if err != nil && !w.missing(err, "chunk %s, the base of delta %s", base, delta) {
 				return err
 			}
 			return nil

@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"errors"
 	"fmt"
+	"strings"
 	"testing"
 
 	"github.com/cloudfs/cloudfs/chunkstore"
@@ -130,4 +131,31 @@ func TestDeltaBaseCheckedBeforeCommit(t *testing.T) {
 	f.round()
 	copy(data[off:], randBytes(41, 100<<10))
 	wantFile(t, loadRemote(t, f.mem), "/f", data)
+}
+
+// TestCheckReachableFindsAMissingBase: CheckReachable reports a missing
+// chunk that a delta needs.
+func TestCheckReachableFindsAMissingBase(t *testing.T) {
+	f := newFixture(t)
+	data := randBytes(42, 8<<20)
+	x := f.create(index.RootIno, "f", modeReg|0o644)
+	f.write(x, 0, data)
+	f.round()
+	off := int64(2 << 20)
+	exts, err := f.db.Extents(f.ctx, x, off, 1)
+	if err != nil || len(exts) != 1 {
+		t.Fatalf("extents at %d: %v, %v", off, exts, err)
+	}
+	f.write(x, off, randBytes(43, 64<<10))
+	f.round() // checks reachability, deltas and bases included
+	if f.up.cache.Usage().Deltas == 0 {
+		t.Fatal("the edit was not stored as a delta")
+	}
+	if err := f.mem.Delete(f.ctx, chunkstore.ChunkKey(exts[0].Chunk)); err != nil {
+		t.Fatal(err)
+	}
+	err = CheckReachable(f.ctx, f.mem)
+	if !errors.Is(err, ErrUnreachable) || !strings.Contains(err.Error(), exts[0].Chunk.String()) {
+		t.Fatalf("CheckReachable with a delta's base deleted: %v", err)
+	}
 }
