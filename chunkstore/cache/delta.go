@@ -2,7 +2,6 @@ package cache
 
 import (
 	"context"
-	"fmt"
 
 	"go.uber.org/zap"
 
@@ -59,34 +58,6 @@ func (c *Cache) encodeDelta(ctx context.Context, id, base chunkstore.ID, plain [
 		return skip("encode", err)
 	}
 	return d
-}
-
-// decodeStored returns the verified plaintext of chunk id from its stored
-// form: a delta is decoded with its base, read from the cache or fetched
-// and verified here (never through another delta).
-func (c *Cache) decodeStored(ctx context.Context, id chunkstore.ID, stored []byte) ([]byte, error) {
-	base, ok := chunkstore.IsDelta(stored)
-	if !ok {
-		return chunkstore.Decode(stored, id)
-	}
-	c.noteDelta(id)
-	basePlain, cached, err := c.readCached(base, false)
-	if err != nil {
-		return nil, err
-	}
-	if !cached {
-		bstored, _, err := c.store.Get(ctx, chunkstore.ChunkKey(base))
-		if err != nil {
-			return nil, fmt.Errorf("base %s of delta %s: %w", base, id, err)
-		}
-		if basePlain, err = chunkstore.Decode(bstored, base); err != nil {
-			return nil, fmt.Errorf("base of delta %s: %w", id, err)
-		}
-		if err := c.insertClean(base, basePlain); err != nil {
-			c.log.Warn("chunk not cached", zap.Stringer("chunk", base), zap.Error(err))
-		}
-	}
-	return chunkstore.DecodeDelta(stored, id, basePlain)
 }
 
 // maxReadDeltas bounds readDeltas: ReadRange asks right after the fetch.

@@ -72,7 +72,7 @@ func (c *Cache) readCached(id chunkstore.ID, countHit bool) ([]byte, bool, error
 // fetch gets id from the store through the singleflight group.
 func (c *Cache) fetch(ctx context.Context, id chunkstore.ID) ([]byte, error) {
 	ch := c.group.DoChan(id.String(), func() (any, error) {
-		return c.fetchStore(context.WithoutCancel(ctx), id)
+		return c.fetchStore(context.WithoutCancel(ctx), id, true)
 	})
 	select {
 	case r := <-ch:
@@ -89,8 +89,10 @@ func (c *Cache) fetch(ctx context.Context, id chunkstore.ID) ([]byte, error) {
 	}
 }
 
-// fetchStore downloads, verifies and caches id.
-func (c *Cache) fetchStore(ctx context.Context, id chunkstore.ID) ([]byte, error) {
+// fetchStore downloads, verifies and caches id. With deltaOK a delta is
+// decoded with its base, which it fetches the same way without deltaOK:
+// a base is never itself a delta (chunkstore.Decode refuses one).
+func (c *Cache) fetchStore(ctx context.Context, id chunkstore.ID, deltaOK bool) ([]byte, error) {
 	// A fetch that just finished may have cached it.
 	if data, ok, err := c.readCached(id, true); ok || err != nil {
 		return data, err
@@ -102,7 +104,17 @@ func (c *Cache) fetchStore(ctx context.Context, id chunkstore.ID) ([]byte, error
 	if err != nil {
 		return nil, fmt.Errorf("cache fetch %s from %s: %w", id, c.store, err)
 	}
-	plain, err := c.decodeStored(ctx, id, stored)
+	var plain []byte
+	if base, ok := chunkstore.IsDelta(stored); ok && deltaOK {
+		c.noteDelta(id)
+		basePlain, err := c.fetchStore(ctx, base, false)
+		if err != nil {
+			return nil, fmt.Errorf("base of delta %s: %w", id, err)
+		}
+		plain, err = chunkstore.DecodeDelta(stored, id, basePlain)
+	} else {
+		plain, err = chunkstore.Decode(stored, id)
+	}
 	if err != nil {
 		c.log.Error("chunk from the store failed verification", zap.Stringer("chunk", id), zap.Error(err))
 		return nil, fmt.Errorf("cache fetch %s from %s: %w", id, c.store, err)
