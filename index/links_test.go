@@ -61,13 +61,21 @@ func lookupPath(t *testing.T, db *DB, l RemoteLoader, path ...string) Attr {
 	return a
 }
 
-func TestLoadHardLinks(t *testing.T) {
-	ctx := context.Background()
+// openLinked returns a new index with linkedTree loaded as its remote root
+// (nothing below the root is loaded yet), and the loader that holds it.
+func openLinked(t *testing.T) (*DB, *memLoader) {
+	t.Helper()
 	db, _ := openTest(t)
 	l := newMemLoader()
-	if err := db.LoadRemote(ctx, chunkstore.Hash([]byte("c")), rootCommit(linkedTree(t, l))); err != nil {
+	if err := db.LoadRemote(context.Background(), chunkstore.Hash([]byte("c")), rootCommit(linkedTree(t, l))); err != nil {
 		t.Fatal(err)
 	}
+	return db, l
+}
+
+func TestLoadHardLinks(t *testing.T) {
+	ctx := context.Background()
+	db, l := openLinked(t)
 	// Before b is loaded, x already reports all three links.
 	x := lookupPath(t, db, l, "a", "x")
 	if x.Nlink != 3 || x.Mode != sIFREG|0o640 {
@@ -154,11 +162,7 @@ func TestLinkCountChangeQueuesInode(t *testing.T) {
 
 func TestLoadLinkNames(t *testing.T) {
 	ctx := context.Background()
-	db, _ := openTest(t)
-	l := newMemLoader()
-	if err := db.LoadRemote(ctx, chunkstore.Hash([]byte("c")), rootCommit(linkedTree(t, l))); err != nil {
-		t.Fatal(err)
-	}
+	db, l := openLinked(t)
 	x := lookupPath(t, db, l, "a", "x")
 	q := lookupPath(t, db, l, "c", "q")
 	// Nothing to do for an inode whose names are all in.

@@ -100,17 +100,10 @@ func TestResaveAsNewFileDeduplicates(t *testing.T) {
 // chunk, and a missing base fails the round with head unchanged.
 func TestDeltaBaseCheckedBeforeCommit(t *testing.T) {
 	f := newFixture(t)
-	data := randBytes(40, 8<<20)
-	x := f.create(index.RootIno, "f", modeReg|0o644)
-	f.write(x, 0, data)
-	f.round()
-	before := f.head()
 	off := int64(4 << 20)
-	exts, err := f.db.Extents(f.ctx, x, off, 1)
-	if err != nil || len(exts) != 1 {
-		t.Fatalf("extents at %d: %v, %v", off, exts, err)
-	}
-	baseKey := chunkstore.ChunkKey(exts[0].Chunk)
+	x, data, base := f.uploadedFile(40, 8<<20, off)
+	before := f.head()
+	baseKey := chunkstore.ChunkKey(base)
 	f.write(x, off, randBytes(41, 100<<10))
 	f.hooked.setHook(func(op, key string, after bool) error {
 		if op == "stat" && key == baseKey {
@@ -137,25 +130,33 @@ func TestDeltaBaseCheckedBeforeCommit(t *testing.T) {
 // chunk that a delta needs.
 func TestCheckReachableFindsAMissingBase(t *testing.T) {
 	f := newFixture(t)
-	data := randBytes(42, 8<<20)
-	x := f.create(index.RootIno, "f", modeReg|0o644)
-	f.write(x, 0, data)
-	f.round()
 	off := int64(2 << 20)
-	exts, err := f.db.Extents(f.ctx, x, off, 1)
-	if err != nil || len(exts) != 1 {
-		t.Fatalf("extents at %d: %v, %v", off, exts, err)
-	}
+	x, _, base := f.uploadedFile(42, 8<<20, off)
 	f.write(x, off, randBytes(43, 64<<10))
 	f.round() // checks reachability, deltas and bases included
 	if f.up.cache.Usage().Deltas == 0 {
 		t.Fatal("the edit was not stored as a delta")
 	}
-	if err := f.mem.Delete(f.ctx, chunkstore.ChunkKey(exts[0].Chunk)); err != nil {
+	if err := f.mem.Delete(f.ctx, chunkstore.ChunkKey(base)); err != nil {
 		t.Fatal(err)
 	}
-	err = CheckReachable(f.ctx, f.mem)
-	if !errors.Is(err, ErrUnreachable) || !strings.Contains(err.Error(), exts[0].Chunk.String()) {
+	err := CheckReachable(f.ctx, f.mem)
+	if !errors.Is(err, ErrUnreachable) || !strings.Contains(err.Error(), base.String()) {
 		t.Fatalf("CheckReachable with a delta's base deleted: %v", err)
 	}
+}
+
+// uploadedFile creates /f with size random bytes made from seed, uploads
+// it, and returns its inode, its bytes and the chunk that holds offset off.
+func (f *fixture) uploadedFile(seed uint64, size int, off int64) (uint64, []byte, chunkstore.ID) {
+	f.t.Helper()
+	data := randBytes(seed, size)
+	x := f.create(index.RootIno, "f", modeReg|0o644)
+	f.write(x, 0, data)
+	f.round()
+	exts, err := f.db.Extents(f.ctx, x, off, 1)
+	if err != nil || len(exts) != 1 {
+		f.t.Fatalf("extents at %d: %v, %v", off, exts, err)
+	}
+	return x, data, exts[0].Chunk
 }
