@@ -8,6 +8,7 @@ import (
 	"fmt"
 	"io/fs"
 	"net/url"
+	"os"
 	"sort"
 	"strconv"
 	"strings"
@@ -108,6 +109,9 @@ func Open(ctx context.Context, path string, opts Options, log *zap.Logger) (*DB,
 		}
 		return s
 	}
+	if err := createFile(path); err != nil {
+		return nil, err
+	}
 	wdb, err := sql.Open("sqlite3", dsn("_txlock=immediate"))
 	if err != nil {
 		return nil, fmt.Errorf("open index %s: %w", path, err)
@@ -153,6 +157,33 @@ func Open(ctx context.Context, path string, opts Options, log *zap.Logger) (*DB,
 		log.Info("purged orphan inodes left by an unclean shutdown", zap.Int("count", n))
 	}
 	return db, nil
+}
+
+// PageSize is the page size of a new index file. Every commit appends
+// each page it changed to the WAL, and creating a file changes about seven
+// (the inode, its name in three B-trees, the parent, the dirty queue):
+// 1 KiB pages make that commit about a quarter cheaper than SQLite's
+// default 4 KiB, while point queries cost the same (BenchmarkCreate,
+// BenchmarkCloseCommit). An existing index keeps the size it was made
+// with.
+const PageSize = 1024
+
+// createFile makes an empty index file with PageSize pages if path does
+// not exist yet: SQLite fixes the page size when it writes the first page,
+// and WAL mode (set by every connection) cannot change it afterwards.
+func createFile(path string) error {
+	if _, err := os.Lstat(path); !errors.Is(err, os.ErrNotExist) {
+		return nil // there (or unreadable: the real open says why)
+	}
+	d, err := sql.Open("sqlite3", "file:"+(&url.URL{Path: path}).EscapedPath())
+	if err != nil {
+		return fmt.Errorf("create index %s: %w", path, err)
+	}
+	defer d.Close()
+	if _, err := d.Exec(fmt.Sprintf("PRAGMA page_size = %d; VACUUM", PageSize)); err != nil {
+		return fmt.Errorf("create index %s: %w", path, mapErr(err))
+	}
+	return nil
 }
 
 var errClosed = errors.New("index already closed")

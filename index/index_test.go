@@ -2,6 +2,7 @@ package index
 
 import (
 	"context"
+	"database/sql"
 	"errors"
 	"fmt"
 	"path/filepath"
@@ -555,5 +556,42 @@ func TestMeta(t *testing.T) {
 	}
 	if err := db.Sync(ctx); err != nil {
 		t.Fatal(err)
+	}
+}
+
+// A new index uses PageSize pages and WAL; an index made with another page
+// size keeps it (SQLite cannot change it in WAL mode).
+func TestPageSize(t *testing.T) {
+	ctx := context.Background()
+	pageSize := func(db *DB) (n int, mode string) {
+		t.Helper()
+		if err := db.w.QueryRowContext(ctx, "PRAGMA page_size").Scan(&n); err != nil {
+			t.Fatal(err)
+		}
+		if err := db.w.QueryRowContext(ctx, "PRAGMA journal_mode").Scan(&mode); err != nil {
+			t.Fatal(err)
+		}
+		return n, mode
+	}
+	db, path := openTest(t)
+	if n, mode := pageSize(db); n != PageSize || mode != "wal" {
+		t.Errorf("new index: page size %d, journal mode %s; want %d, wal", n, mode, PageSize)
+	}
+	db.Close()
+	if n, _ := pageSize(reopen(t, path)); n != PageSize {
+		t.Errorf("reopened index: page size %d, want %d", n, PageSize)
+	}
+
+	old := filepath.Join(t.TempDir(), "old.db")
+	raw, err := sql.Open("sqlite3", "file:"+old)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := raw.Exec("PRAGMA page_size = 4096; VACUUM"); err != nil {
+		t.Fatal(err)
+	}
+	raw.Close()
+	if n, mode := pageSize(reopen(t, old)); n != 4096 || mode != "wal" {
+		t.Errorf("index made with 4 KiB pages: page size %d, journal mode %s; want 4096, wal", n, mode)
 	}
 }
