@@ -57,8 +57,10 @@ type DB struct {
 	// unpersisted holds inodes whose staging file has bytes written that
 	// no commit records yet (MarkUnpersisted .. CommitData).
 	unpersisted map[uint64]int
-	seq         uint64               // last dirty queue sequence number handed out
-	stmts       map[string]*sql.Stmt // the write connection's, under wmu
+	seq         uint64 // last dirty queue sequence number handed out
+	// inoNext..inoEnd are inode numbers reserved for Create (newInoLocked).
+	inoNext, inoEnd uint64
+	stmts           map[string]*sql.Stmt // the write connection's, under wmu
 	// unsynced is set by a commit made with synchronous=NORMAL and
 	// cleared by one made with synchronous=FULL (which fsyncs the whole
 	// WAL, so every earlier commit with it): Sync has nothing to do

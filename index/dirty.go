@@ -35,7 +35,18 @@ type DirtyItem struct {
 func (db *DB) markDirtyTx(tx querier, ino uint64, reasons DirtyReason) error {
 	now := db.nowNS()
 	db.seq++ // under wmu, as every write; a rolled-back number is just skipped
-	_, err := tx.Exec(`INSERT INTO dirty(ino, reasons, queued_ns, changed_ns, seq)
+	// An inode queued again with no failed attempt (a directory gaining
+	// entries, a file written again): an update that leaves the columns
+	// of dirty_next alone, so the commit does not rewrite its page.
+	res, err := tx.Exec(`UPDATE dirty SET reasons = reasons | ?, changed_ns = ?, seq = ?
+		WHERE ino = ? AND attempts = 0 AND next_try_ns = 0 AND last_error = ''`, reasons, now, db.seq, ino)
+	if err != nil {
+		return err
+	}
+	if n, err := res.RowsAffected(); err != nil || n == 1 {
+		return err
+	}
+	_, err = tx.Exec(`INSERT INTO dirty(ino, reasons, queued_ns, changed_ns, seq)
 		VALUES(?1, ?2, ?3, ?3, ?4)
 		ON CONFLICT(ino) DO UPDATE SET reasons = reasons | excluded.reasons, changed_ns = excluded.changed_ns,
 			seq = excluded.seq, attempts = 0, last_error = '', next_try_ns = 0`,

@@ -154,7 +154,13 @@ func addEntryTx(tx querier, parent uint64, name string, ino uint64) error {
 // inode its group, and a new directory the setgid bit too.
 func (db *DB) Create(ctx context.Context, parent uint64, name string, n NewNode) (Attr, error) {
 	var a Attr
-	err := db.write(ctx, false, func(tx querier) error {
+	db.wmu.Lock()
+	defer db.wmu.Unlock()
+	id, err := db.newInoLocked(ctx)
+	if err != nil {
+		return a, fmt.Errorf("create %d/%q: %w", parent, name, err)
+	}
+	err = db.writeLocked(ctx, false, func(tx querier) error {
 		if err := checkName(name); err != nil {
 			return err
 		}
@@ -179,16 +185,11 @@ func (db *DB) Create(ctx context.Context, parent uint64, name string, n NewNode)
 		if n.Mode&sIFMT == sIFLNK {
 			target, size = []byte(n.Target), int64(len(n.Target))
 		}
-		res, err := tx.Exec(`INSERT INTO inodes(mode, uid, gid, size, nlink, rdev, atime_ns, mtime_ns, ctime_ns, btime_ns, target)
-			VALUES(?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`, n.Mode, n.UID, n.GID, size, nlink, n.Rdev, now, now, now, now, target)
-		if err != nil {
+		if _, err := tx.Exec(`INSERT INTO inodes(ino, mode, uid, gid, size, nlink, rdev, atime_ns, mtime_ns, ctime_ns, btime_ns, target)
+			VALUES(?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`, id, n.Mode, n.UID, n.GID, size, nlink, n.Rdev, now, now, now, now, target); err != nil {
 			return err
 		}
-		id, err := res.LastInsertId()
-		if err != nil {
-			return err
-		}
-		if err := addEntryTx(tx, parent, name, uint64(id)); err != nil {
+		if err := addEntryTx(tx, parent, name, id); err != nil {
 			return err
 		}
 		if isDir {
@@ -199,7 +200,7 @@ func (db *DB) Create(ctx context.Context, parent uint64, name string, n NewNode)
 		if err := touchTx(tx, parent, now); err != nil {
 			return err
 		}
-		a = Attr{Ino: uint64(id), Gen: 1, Mode: n.Mode, Nlink: uint32(nlink), UID: n.UID, GID: n.GID, Rdev: n.Rdev,
+		a = Attr{Ino: id, Gen: 1, Mode: n.Mode, Nlink: uint32(nlink), UID: n.UID, GID: n.GID, Rdev: n.Rdev,
 			Size: size, Atime: now, Mtime: now, Ctime: now, Btime: now, Target: n.Target}
 		return db.markDirtyTx(tx, parent, DirtyEntries)
 	})
