@@ -113,11 +113,11 @@ func (h *handle) Read(ctx context.Context, dest []byte, off int64) (fuse.ReadRes
 	}
 	// Readahead first, so that its fetches overlap this read's.
 	sequential := h.readahead(ctx, off, int64(len(dest)))
-	n, err := h.fd.read(ctx, dest, off, !sequential)
+	data, err := h.fd.readData(ctx, dest, off, !sequential)
 	if err != nil {
 		return nil, h.n.fsys.toErrno("read", err)
 	}
-	return fuse.ReadResultData(dest[:n]), 0
+	return fuse.ReadResultData(data), 0
 }
 
 // seqSlack is how far from the end of the reads before it a read may start

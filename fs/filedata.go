@@ -331,20 +331,39 @@ func (fd *fileData) write(data []byte, off int64, appendMode bool) (int, error) 
 // chunks under bytes that are not staged are read; a random read (not
 // part of a sequential run) fetches only the parts of them it needs.
 func (fd *fileData) read(ctx context.Context, dest []byte, off int64, random bool) (int, error) {
+	data, err := fd.readData(ctx, dest, off, random)
+	if err != nil {
+		return 0, err
+	}
+	if len(data) > 0 && &data[0] != &dest[0] {
+		copy(dest, data)
+	}
+	return len(data), nil
+}
+
+// readData is read returning the bytes: dest[:n], or when a single extent
+// maps the whole range and nothing in it is staged, the chunk's own bytes
+// (shared with the chunk cache's memory layer: the caller must not modify
+// them), which spares copying every byte of a read once more.
+func (fd *fileData) readData(ctx context.Context, dest []byte, off int64, random bool) ([]byte, error) {
 	fd.mu.RLock()
 	defer fd.mu.RUnlock()
 	if off >= fd.size || len(dest) == 0 {
-		return 0, nil
+		return nil, nil
 	}
 	n := min(int64(len(dest)), fd.size-off)
 	buf := dest[:n]
-	clear(buf)
 	staged := fd.ranges.Clip(off, n)
-	if !staged.Contains(off, n) {
+	if staged.Contains(off, n) {
+		clear(buf) // a staging file shorter than its ranges reads as zeros
+	} else {
 		exts, err := fd.fsys.idx.Extents(bg(ctx), fd.ino, off, n)
 		if err != nil {
-			return 0, err
+			return nil, err
 		}
+		// Extents come sorted and do not overlap: the bytes between
+		// the ones copied are holes (or staged, read below).
+		pos := off
 		for _, e := range exts {
 			c, ok := e.Clip(off, n)
 			if !ok || staged.Contains(c.Off, c.Len) {
@@ -352,17 +371,25 @@ func (fd *fileData) read(ctx context.Context, dest []byte, off int64, random boo
 			}
 			data, err := fd.readExtent(ctx, c, random)
 			if err != nil {
-				return 0, fmt.Errorf("read %d at %d: chunk %s: %w", fd.ino, c.Off, c.Chunk, err)
+				return nil, fmt.Errorf("read %d at %d: chunk %s: %w", fd.ino, c.Off, c.Chunk, err)
+			}
+			if c.Off == off && c.Len == n && len(staged) == 0 {
+				return data, nil
+			}
+			if c.Off > pos {
+				clear(buf[pos-off : c.Off-off])
 			}
 			copy(buf[c.Off-off:], data)
+			pos = max(pos, c.End())
 		}
+		clear(buf[pos-off:])
 	}
 	for _, r := range staged {
 		if _, err := fd.staging.ReadAt(buf[r.Off-off:r.End()-off], r.Off); err != nil && err != io.EOF {
-			return 0, fmt.Errorf("read staging of %d: %w", fd.ino, err)
+			return nil, fmt.Errorf("read staging of %d: %w", fd.ino, err)
 		}
 	}
-	return int(n), nil
+	return buf, nil
 }
 
 // readExtent returns the c.Len bytes of chunk c.Chunk that extent c maps.

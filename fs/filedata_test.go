@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"path/filepath"
+	"slices"
 	"sync"
 	"syscall"
 	"testing"
@@ -295,5 +296,48 @@ func TestRandomReadsByRange(t *testing.T) {
 	}
 	if len(mc.ranged) != 2 || len(mc.reads) != 2 {
 		t.Fatalf("after a chunk without an outboard: ranged %v, whole %v; want the file read whole", mc.ranged, mc.reads)
+	}
+}
+
+// A read fills holes with zeros whatever dest held, serves a range that one
+// extent maps from the chunk's own bytes (no copy), and never writes staged
+// bytes into a chunk's bytes.
+func TestReadHolesAndSharedChunk(t *testing.T) {
+	ctx := context.Background()
+	f, mc, _, _ := newTestFS(t)
+	a, err := f.idx.Create(ctx, index.RootIno, "holes", index.NewNode{Mode: syscall.S_IFREG | 0o644})
+	if err != nil {
+		t.Fatal(err)
+	}
+	ca, cc := bytes.Repeat([]byte("a"), 100), bytes.Repeat([]byte("c"), 100)
+	exts := []index.Extent{{Off: 0, Len: 100, Chunk: mc.add(ca)}, {Off: 200, Len: 100, Chunk: mc.add(cc)}}
+	if _, err := f.idx.CommitData(ctx, a.Ino, index.DataCommit{Size: 350, Insert: exts}); err != nil {
+		t.Fatal(err)
+	}
+	fd, err := f.acquire(ctx, a.Ino)
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := slices.Concat(ca, make([]byte, 100), cc, make([]byte, 50))
+	buf := bytes.Repeat([]byte{0xee}, 400)
+	if n, err := fd.read(ctx, buf, 0, false); err != nil || n != 350 || !bytes.Equal(buf[:n], want) {
+		t.Fatalf("read = %d bytes %q, %v; want %q", n, buf[:n], err, want)
+	}
+	data, err := fd.readData(ctx, make([]byte, 50), 210, false)
+	if err != nil || !bytes.Equal(data, cc[:50]) {
+		t.Fatalf("readData in one extent = %q, %v", data, err)
+	}
+	if &data[0] != &mc.chunks[exts[1].Chunk][10] {
+		t.Error("a read within one extent copied the chunk's bytes")
+	}
+	if _, err := fd.write([]byte("XY"), 220, false); err != nil {
+		t.Fatal(err)
+	}
+	data, err = fd.readData(ctx, bytes.Repeat([]byte{0xee}, 50), 210, false)
+	if want := slices.Concat(cc[:10], []byte("XY"), cc[:38]); err != nil || !bytes.Equal(data, want) {
+		t.Fatalf("readData over a staged edit = %q, %v; want %q", data, err, want)
+	}
+	if !bytes.Equal(mc.chunks[exts[1].Chunk], cc) {
+		t.Error("a staged edit was written into the chunk's bytes")
 	}
 }
