@@ -278,3 +278,83 @@ func waitFor(t *testing.T, cond func() bool, what string) {
 		time.Sleep(20 * time.Millisecond)
 	}
 }
+
+// TestConnectionAbort aborts the mount's FUSE connection from
+// /sys/fs/fuse/connections (what an administrator does to a hung mount):
+// the daemon exits non-zero naming the dead mount it leaves, and once that
+// is unmounted a new daemon on the same cache dir has every closed file.
+func TestConnectionAbort(t *testing.T) {
+	harness.RequireFUSE(t)
+	mnt, cache := t.TempDir(), t.TempDir()
+	env := []string{"XDG_DATA_HOME=" + t.TempDir()}
+	t.Cleanup(func() {
+		if harness.Mounted(mnt) {
+			exec.Command("fusermount3", "-u", "-z", mnt).Run()
+		}
+	})
+	cmd := exec.Command(harness.Binary(t), "mount", "--cache-dir", cache, mnt)
+	cmd.Env = append(os.Environ(), env...)
+	var log bytes.Buffer
+	cmd.Stdout, cmd.Stderr = &log, &log
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	done := make(chan error, 1)
+	go func() { done <- cmd.Wait() }()
+	waitFor(t, func() bool { return harness.Mounted(mnt) }, "the mount")
+	if err := os.WriteFile(filepath.Join(mnt, "f"), []byte("before the abort"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	var st unix.Stat_t
+	if err := unix.Stat(mnt, &st); err != nil {
+		t.Fatal(err)
+	}
+	abort := filepath.Join(fusectl(t), fmt.Sprint(unix.Minor(st.Dev)), "abort")
+	if err := os.WriteFile(abort, []byte("1"), 0o200); err != nil {
+		cmd.Process.Kill()
+		t.Fatalf("abort the connection: %v", err)
+	}
+	select {
+	case err := <-done:
+		if err == nil {
+			t.Fatalf("daemon exited 0 after its connection was aborted\n%s", log.String())
+		}
+	case <-time.After(30 * time.Second):
+		cmd.Process.Kill()
+		t.Fatalf("daemon did not exit after its connection was aborted\n%s", log.String())
+	}
+	if !strings.Contains(log.String(), "FUSE connection of "+mnt+" ended while it was still mounted") {
+		t.Errorf("daemon output does not name the dead mount:\n%s", log.String())
+	}
+	if !harness.Mounted(mnt) {
+		t.Fatal("the aborted mount is gone: the case this test is about did not happen")
+	}
+	if out, err := exec.Command("fusermount3", "-u", mnt).CombinedOutput(); err != nil {
+		t.Fatalf("unmount the dead mount: %v %s", err, out)
+	}
+	code, out := cloudfsCmd(t, env, "mount", "--background", "--cache-dir", cache, mnt)
+	if code != 0 {
+		t.Fatalf("remount: %d %s", code, out)
+	}
+	t.Cleanup(func() {
+		exec.Command("fusermount3", "-u", mnt).Run()
+		waitFor(t, func() bool { return !cacheLocked(cache) }, "the background daemon to exit")
+	})
+	if got, err := os.ReadFile(filepath.Join(mnt, "f")); err != nil || string(got) != "before the abort" {
+		t.Errorf("after the abort and a remount: %q %v", got, err)
+	}
+}
+
+// fusectl returns the FUSE control file system's directory, mounting it
+// (until the test ends) where the machine has not.
+func fusectl(t *testing.T) string {
+	const dir = "/sys/fs/fuse/connections"
+	if harness.Mounted(dir) {
+		return dir
+	}
+	if out, err := exec.Command("mount", "-t", "fusectl", "fusectl", dir).CombinedOutput(); err != nil {
+		t.Fatalf("mount fusectl on %s (needs root): %v %s", dir, err, out)
+	}
+	t.Cleanup(func() { exec.Command("umount", dir).Run() })
+	return dir
+}

@@ -267,6 +267,13 @@ func mountAndServe(f mountFlags, remote, mnt string, n *notifier) error {
 
 	go unmountOnSignal(sigs, m, log)
 	m.Wait()
+	if _, still, err := mountType(mp); err == nil && still {
+		// The kernel ended the connection (ENODEV) while the mount stays:
+		// an abort (/sys/fs/fuse/connections), or the device closed.
+		log.Error("the FUSE connection ended but the mount is still there; run fusermount3 -u to remove it",
+			zap.String("mountpoint", mp))
+		return fmt.Errorf("the FUSE connection of %s ended while it was still mounted", mp)
+	}
 	log.Info("unmounted", zap.String("mountpoint", mp))
 	return nil
 }
