@@ -174,34 +174,15 @@ func TestBackgroundAndSignals(t *testing.T) {
 	}
 	waitFor(t, func() bool { return !cacheLocked(cache) }, "the background daemon to exit")
 
-	cmd := exec.Command(harness.Binary(t), "mount", "--cache-dir", cache, mnt)
-	cmd.Env = append(os.Environ(), env...)
-	var log bytes.Buffer
-	cmd.Stdout, cmd.Stderr = &log, &log
-	if err := cmd.Start(); err != nil {
-		t.Fatal(err)
-	}
-	waitFor(t, func() bool { return harness.Mounted(mnt) }, "the mount")
+	d := startDaemon(t, env, cache, mnt)
 	if got, err := os.ReadFile(filepath.Join(mnt, "f")); err != nil || string(got) != "bg" {
 		t.Fatalf("after remount: %q %v", got, err)
 	}
-	if err := cmd.Process.Signal(syscall.SIGTERM); err != nil {
+	if err := d.cmd.Process.Signal(syscall.SIGTERM); err != nil {
 		t.Fatal(err)
 	}
-	done := make(chan error, 1)
-	go func() { done <- cmd.Wait() }()
-	select {
-	case err := <-done:
-		if err != nil {
-			t.Fatalf("daemon exit after SIGTERM: %v\n%s", err, log.String())
-		}
-	case <-time.After(30 * time.Second):
-		cmd.Process.Kill()
-		select {
-		case <-done:
-		case <-time.After(5 * time.Second):
-		}
-		t.Fatalf("daemon did not exit after SIGTERM\n%s", log.String())
+	if err := d.wait(t, "after SIGTERM"); err != nil {
+		t.Fatalf("daemon exit after SIGTERM: %v\n%s", err, d.log.String())
 	}
 	if harness.Mounted(mnt) {
 		t.Fatal("still mounted after SIGTERM")
@@ -209,23 +190,14 @@ func TestBackgroundAndSignals(t *testing.T) {
 
 	// A busy mount is detached at SIGTERM; the daemon serves the open
 	// file until it is closed, then exits.
-	cmd = exec.Command(harness.Binary(t), "mount", "--cache-dir", cache, mnt)
-	cmd.Env = append(os.Environ(), env...)
-	log.Reset()
-	cmd.Stdout, cmd.Stderr = &log, &log
-	if err := cmd.Start(); err != nil {
-		t.Fatal(err)
-	}
-	waitFor(t, func() bool { return harness.Mounted(mnt) }, "the mount")
+	d = startDaemon(t, env, cache, mnt)
 	busy, err := os.OpenFile(filepath.Join(mnt, "f"), os.O_RDWR|os.O_APPEND, 0)
 	if err != nil {
 		t.Fatal(err)
 	}
-	if err := cmd.Process.Signal(syscall.SIGTERM); err != nil {
+	if err := d.cmd.Process.Signal(syscall.SIGTERM); err != nil {
 		t.Fatal(err)
 	}
-	done = make(chan error, 1)
-	go func() { done <- cmd.Wait() }()
 	waitFor(t, func() bool { return !harness.Mounted(mnt) }, "the busy mount to be detached")
 	if _, err := busy.WriteString("+late"); err != nil {
 		t.Errorf("write to a file open across the detach: %v", err)
@@ -233,26 +205,66 @@ func TestBackgroundAndSignals(t *testing.T) {
 	if err := busy.Close(); err != nil {
 		t.Errorf("close after detach: %v", err)
 	}
-	select {
-	case err := <-done:
-		if err != nil {
-			t.Fatalf("daemon exit after detach: %v\n%s", err, log.String())
-		}
-	case <-time.After(30 * time.Second):
-		cmd.Process.Kill()
-		t.Fatalf("daemon did not exit after the last file closed\n%s", log.String())
+	if err := d.wait(t, "after the last file closed"); err != nil {
+		t.Fatalf("daemon exit after detach: %v\n%s", err, d.log.String())
 	}
-	code, out = cloudfsCmd(t, env, "mount", "--background", "--cache-dir", cache, mnt)
-	if code != 0 {
-		t.Fatalf("remount: %d %s", code, out)
+	backgroundMount(t, env, cache, mnt)
+	if got, err := os.ReadFile(filepath.Join(mnt, "f")); err != nil || string(got) != "bg+late" {
+		t.Errorf("after detach and remount: %q %v", got, err)
+	}
+}
+
+// daemon is a `cloudfs mount` running in the foreground.
+type daemon struct {
+	cmd  *exec.Cmd
+	log  *bytes.Buffer // what it printed
+	done chan error    // its exit
+}
+
+// startDaemon runs `cloudfs mount --cache-dir cache mnt` in the foreground
+// and returns once mnt is mounted.
+func startDaemon(t *testing.T, env []string, cache, mnt string) *daemon {
+	t.Helper()
+	d := &daemon{cmd: exec.Command(harness.Binary(t), "mount", "--cache-dir", cache, mnt), log: &bytes.Buffer{}, done: make(chan error, 1)}
+	d.cmd.Env = append(os.Environ(), env...)
+	d.cmd.Stdout, d.cmd.Stderr = d.log, d.log
+	if err := d.cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	go func() { d.done <- d.cmd.Wait() }()
+	waitFor(t, func() bool { return harness.Mounted(mnt) }, "the mount")
+	return d
+}
+
+// wait returns the daemon's exit error; it fails the test if the daemon
+// does not exit within 30 s (what names the awaited event).
+func (d *daemon) wait(t *testing.T, what string) error {
+	t.Helper()
+	select {
+	case err := <-d.done:
+		return err
+	case <-time.After(30 * time.Second):
+		d.cmd.Process.Kill()
+		select {
+		case <-d.done:
+		case <-time.After(5 * time.Second):
+		}
+		t.Fatalf("daemon did not exit %s\n%s", what, d.log.String())
+		return nil
+	}
+}
+
+// backgroundMount mounts mnt with `cloudfs mount --background` until the
+// test ends.
+func backgroundMount(t *testing.T, env []string, cache, mnt string) {
+	t.Helper()
+	if code, out := cloudfsCmd(t, env, "mount", "--background", "--cache-dir", cache, mnt); code != 0 {
+		t.Fatalf("background mount: %d %s", code, out)
 	}
 	t.Cleanup(func() {
 		exec.Command("fusermount3", "-u", mnt).Run()
 		waitFor(t, func() bool { return !cacheLocked(cache) }, "the background daemon to exit")
 	})
-	if got, err := os.ReadFile(filepath.Join(mnt, "f")); err != nil || string(got) != "bg+late" {
-		t.Errorf("after detach and remount: %q %v", got, err)
-	}
 }
 
 func cacheLocked(dir string) bool {
@@ -292,16 +304,7 @@ func TestConnectionAbort(t *testing.T) {
 			exec.Command("fusermount3", "-u", "-z", mnt).Run()
 		}
 	})
-	cmd := exec.Command(harness.Binary(t), "mount", "--cache-dir", cache, mnt)
-	cmd.Env = append(os.Environ(), env...)
-	var log bytes.Buffer
-	cmd.Stdout, cmd.Stderr = &log, &log
-	if err := cmd.Start(); err != nil {
-		t.Fatal(err)
-	}
-	done := make(chan error, 1)
-	go func() { done <- cmd.Wait() }()
-	waitFor(t, func() bool { return harness.Mounted(mnt) }, "the mount")
+	d := startDaemon(t, env, cache, mnt)
 	if err := os.WriteFile(filepath.Join(mnt, "f"), []byte("before the abort"), 0o644); err != nil {
 		t.Fatal(err)
 	}
@@ -311,20 +314,14 @@ func TestConnectionAbort(t *testing.T) {
 	}
 	abort := filepath.Join(fusectl(t), fmt.Sprint(unix.Minor(st.Dev)), "abort")
 	if err := os.WriteFile(abort, []byte("1"), 0o200); err != nil {
-		cmd.Process.Kill()
+		d.cmd.Process.Kill()
 		t.Fatalf("abort the connection: %v", err)
 	}
-	select {
-	case err := <-done:
-		if err == nil {
-			t.Fatalf("daemon exited 0 after its connection was aborted\n%s", log.String())
-		}
-	case <-time.After(30 * time.Second):
-		cmd.Process.Kill()
-		t.Fatalf("daemon did not exit after its connection was aborted\n%s", log.String())
+	if err := d.wait(t, "after its connection was aborted"); err == nil {
+		t.Fatalf("daemon exited 0 after its connection was aborted\n%s", d.log.String())
 	}
-	if !strings.Contains(log.String(), "FUSE connection of "+mnt+" ended while it was still mounted") {
-		t.Errorf("daemon output does not name the dead mount:\n%s", log.String())
+	if !strings.Contains(d.log.String(), "FUSE connection of "+mnt+" ended while it was still mounted") {
+		t.Errorf("daemon output does not name the dead mount:\n%s", d.log.String())
 	}
 	if !harness.Mounted(mnt) {
 		t.Fatal("the aborted mount is gone: the case this test is about did not happen")
@@ -332,14 +329,7 @@ func TestConnectionAbort(t *testing.T) {
 	if out, err := exec.Command("fusermount3", "-u", mnt).CombinedOutput(); err != nil {
 		t.Fatalf("unmount the dead mount: %v %s", err, out)
 	}
-	code, out := cloudfsCmd(t, env, "mount", "--background", "--cache-dir", cache, mnt)
-	if code != 0 {
-		t.Fatalf("remount: %d %s", code, out)
-	}
-	t.Cleanup(func() {
-		exec.Command("fusermount3", "-u", mnt).Run()
-		waitFor(t, func() bool { return !cacheLocked(cache) }, "the background daemon to exit")
-	})
+	backgroundMount(t, env, cache, mnt)
 	if got, err := os.ReadFile(filepath.Join(mnt, "f")); err != nil || string(got) != "before the abort" {
 		t.Errorf("after the abort and a remount: %q %v", got, err)
 	}
