@@ -149,16 +149,7 @@ func fillCacheDisk(t *testing.T, mib int) {
 // TestBackgroundAndSignals: --background returns once the mount is live;
 // SIGTERM unmounts cleanly.
 func TestBackgroundAndSignals(t *testing.T) {
-	harness.RequireFUSE(t)
-	mnt, cache := t.TempDir(), t.TempDir()
-	env := []string{"XDG_DATA_HOME=" + t.TempDir()}
-	// Registered after TempDir, so it runs first: never leave a mount
-	// behind for the directory removal to hang on.
-	t.Cleanup(func() {
-		if harness.Mounted(mnt) {
-			exec.Command("fusermount3", "-u", "-z", mnt).Run()
-		}
-	})
+	mnt, cache, env := daemonDirs(t)
 	code, out := cloudfsCmd(t, env, "mount", "--background", "--cache-dir", cache, mnt)
 	if code != 0 {
 		t.Fatalf("background mount: exit %d: %s", code, out)
@@ -212,6 +203,24 @@ func TestBackgroundAndSignals(t *testing.T) {
 	if got, err := os.ReadFile(filepath.Join(mnt, "f")); err != nil || string(got) != "bg+late" {
 		t.Errorf("after detach and remount: %q %v", got, err)
 	}
+}
+
+// daemonDirs returns a mount point, a cache dir and the environment (its
+// own data dir) for daemons the test starts itself, and makes sure no
+// mount is left on the mount point when the test ends.
+func daemonDirs(t *testing.T) (mnt, cache string, env []string) {
+	t.Helper()
+	harness.RequireFUSE(t)
+	mnt, cache = t.TempDir(), t.TempDir()
+	env = []string{"XDG_DATA_HOME=" + t.TempDir()}
+	// Registered after TempDir, so it runs first: never leave a mount
+	// behind for the directory removal to hang on.
+	t.Cleanup(func() {
+		if harness.Mounted(mnt) {
+			exec.Command("fusermount3", "-u", "-z", mnt).Run()
+		}
+	})
+	return mnt, cache, env
 }
 
 // daemon is a `cloudfs mount` running in the foreground.
@@ -296,14 +305,7 @@ func waitFor(t *testing.T, cond func() bool, what string) {
 // the daemon exits non-zero naming the dead mount it leaves, and once that
 // is unmounted a new daemon on the same cache dir has every closed file.
 func TestConnectionAbort(t *testing.T) {
-	harness.RequireFUSE(t)
-	mnt, cache := t.TempDir(), t.TempDir()
-	env := []string{"XDG_DATA_HOME=" + t.TempDir()}
-	t.Cleanup(func() {
-		if harness.Mounted(mnt) {
-			exec.Command("fusermount3", "-u", "-z", mnt).Run()
-		}
-	})
+	mnt, cache, env := daemonDirs(t)
 	d := startDaemon(t, env, cache, mnt)
 	if err := os.WriteFile(filepath.Join(mnt, "f"), []byte("before the abort"), 0o644); err != nil {
 		t.Fatal(err)
