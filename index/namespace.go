@@ -154,6 +154,9 @@ func addEntryTx(tx querier, parent uint64, name string, ino uint64) error {
 // inode its group, and a new directory the setgid bit too.
 func (db *DB) Create(ctx context.Context, parent uint64, name string, n NewNode) (Attr, error) {
 	var a Attr
+	if err := checkName(name); err != nil {
+		return a, fmt.Errorf("create %d/%q: %w", parent, name, err)
+	}
 	db.wmu.Lock()
 	defer db.wmu.Unlock()
 	id, err := db.newInoLocked(ctx)
@@ -161,9 +164,6 @@ func (db *DB) Create(ctx context.Context, parent uint64, name string, n NewNode)
 		return a, fmt.Errorf("create %d/%q: %w", parent, name, err)
 	}
 	err = db.writeLocked(ctx, false, func(tx querier) error {
-		if err := checkName(name); err != nil {
-			return err
-		}
 		p, err := dirTx(tx, parent)
 		if err != nil {
 			return err
