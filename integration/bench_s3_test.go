@@ -46,30 +46,21 @@ func rawPut(ctx context.Context, c *s3.Client, bucket, key string, data []byte) 
 	}
 	n := (len(data) + rawPartSize - 1) / rawPartSize
 	parts := make([]types.CompletedPart, n)
-	var next atomic.Int64
-	g, gctx := errgroup.WithContext(ctx)
-	for range rawStreams {
-		g.Go(func() error {
-			for {
-				i := int(next.Add(1) - 1)
-				if i >= n {
-					return nil
-				}
-				part := data[i*rawPartSize : min(len(data), (i+1)*rawPartSize)]
-				out, err := c.UploadPart(gctx, &s3.UploadPartInput{
-					Bucket: &bucket, Key: &key, UploadId: up.UploadId,
-					PartNumber: aws.Int32(int32(i + 1)), Body: bytes.NewReader(part),
-				})
-				if err != nil {
-					return fmt.Errorf("upload part %d: %w", i+1, err)
-				}
-				parts[i] = types.CompletedPart{PartNumber: aws.Int32(int32(i + 1)), ETag: out.ETag,
-					ChecksumCRC32: out.ChecksumCRC32, ChecksumCRC32C: out.ChecksumCRC32C,
-					ChecksumCRC64NVME: out.ChecksumCRC64NVME, ChecksumSHA1: out.ChecksumSHA1, ChecksumSHA256: out.ChecksumSHA256}
-			}
+	err = onStreams(ctx, n, func(ctx context.Context, _, i int) error {
+		part := data[i*rawPartSize : min(len(data), (i+1)*rawPartSize)]
+		out, err := c.UploadPart(ctx, &s3.UploadPartInput{
+			Bucket: &bucket, Key: &key, UploadId: up.UploadId,
+			PartNumber: aws.Int32(int32(i + 1)), Body: bytes.NewReader(part),
 		})
-	}
-	if err := g.Wait(); err != nil {
+		if err != nil {
+			return fmt.Errorf("upload part %d: %w", i+1, err)
+		}
+		parts[i] = types.CompletedPart{PartNumber: aws.Int32(int32(i + 1)), ETag: out.ETag,
+			ChecksumCRC32: out.ChecksumCRC32, ChecksumCRC32C: out.ChecksumCRC32C,
+			ChecksumCRC64NVME: out.ChecksumCRC64NVME, ChecksumSHA1: out.ChecksumSHA1, ChecksumSHA256: out.ChecksumSHA256}
+		return nil
+	})
+	if err != nil {
 		c.AbortMultipartUpload(ctx, &s3.AbortMultipartUploadInput{Bucket: &bucket, Key: &key, UploadId: up.UploadId})
 		return 0, err
 	}
@@ -86,30 +77,24 @@ func rawPut(ctx context.Context, c *s3.Client, bucket, key string, data []byte) 
 // returns the time it took; every range is compared with want.
 func rawGet(ctx context.Context, c *s3.Client, bucket, key string, want []byte) (time.Duration, error) {
 	n := (len(want) + rawPartSize - 1) / rawPartSize
-	var next atomic.Int64
-	start := time.Now()
-	g, gctx := errgroup.WithContext(ctx)
-	for range rawStreams {
-		g.Go(func() error {
-			buf := make([]byte, rawPartSize)
-			for {
-				i := int(next.Add(1) - 1)
-				if i >= n {
-					return nil
-				}
-				off := int64(i) * rawPartSize
-				end := min(int64(len(want)), off+rawPartSize)
-				got, err := getRange(gctx, c, bucket, key, off, end-off, buf)
-				if err != nil {
-					return err
-				}
-				if !bytes.Equal(got, want[off:end]) {
-					return fmt.Errorf("raw GET %s at %d: bytes differ from what was put", key, off)
-				}
-			}
-		})
+	bufs := make([][]byte, rawStreams) // one per stream
+	for s := range bufs {
+		bufs[s] = make([]byte, rawPartSize)
 	}
-	if err := g.Wait(); err != nil {
+	start := time.Now()
+	err := onStreams(ctx, n, func(ctx context.Context, stream, i int) error {
+		off := int64(i) * rawPartSize
+		end := min(int64(len(want)), off+rawPartSize)
+		got, err := getRange(ctx, c, bucket, key, off, end-off, bufs[stream])
+		if err != nil {
+			return err
+		}
+		if !bytes.Equal(got, want[off:end]) {
+			return fmt.Errorf("raw GET %s at %d: bytes differ from what was put", key, off)
+		}
+		return nil
+	})
+	if err != nil {
 		return 0, err
 	}
 	return time.Since(start), nil
@@ -137,32 +122,46 @@ func rawGetObjects(ctx context.Context, c *s3.Client, bucket, prefix string, min
 	if len(keys) == 0 {
 		return 0, 0, fmt.Errorf("no object of %d bytes or more under %s", minSize, prefix)
 	}
-	var next atomic.Int64
 	start := time.Now()
+	err := onStreams(ctx, len(keys), func(ctx context.Context, _, i int) error {
+		out, err := c.GetObject(ctx, &s3.GetObjectInput{Bucket: &bucket, Key: &keys[i]})
+		if err != nil {
+			return fmt.Errorf("raw GET %s: %w", keys[i], err)
+		}
+		_, err = io.Copy(io.Discard, out.Body)
+		out.Body.Close()
+		if err != nil {
+			return fmt.Errorf("raw GET %s: read: %w", keys[i], err)
+		}
+		return nil
+	})
+	if err != nil {
+		return 0, 0, err
+	}
+	return total, time.Since(start), nil
+}
+
+// onStreams runs fn for every i in [0, n) on rawStreams goroutines, each
+// taking the next i as it is done (stream numbers the goroutine, for
+// per-stream buffers). It returns the first error, which cancels the
+// context the others run with.
+func onStreams(ctx context.Context, n int, fn func(ctx context.Context, stream, i int) error) error {
+	var next atomic.Int64
 	g, gctx := errgroup.WithContext(ctx)
-	for range rawStreams {
+	for stream := range rawStreams {
 		g.Go(func() error {
 			for {
 				i := int(next.Add(1) - 1)
-				if i >= len(keys) {
+				if i >= n {
 					return nil
 				}
-				out, err := c.GetObject(gctx, &s3.GetObjectInput{Bucket: &bucket, Key: &keys[i]})
-				if err != nil {
-					return fmt.Errorf("raw GET %s: %w", keys[i], err)
-				}
-				_, err = io.Copy(io.Discard, out.Body)
-				out.Body.Close()
-				if err != nil {
-					return fmt.Errorf("raw GET %s: read: %w", keys[i], err)
+				if err := fn(gctx, stream, i); err != nil {
+					return err
 				}
 			}
 		})
 	}
-	if err := g.Wait(); err != nil {
-		return 0, 0, err
-	}
-	return total, time.Since(start), nil
+	return g.Wait()
 }
 
 // getRange reads length bytes at off into buf (which must be large enough).
