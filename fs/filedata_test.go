@@ -114,10 +114,7 @@ func readAll(t *testing.T, fd *fileData) []byte {
 func TestEditFetchesOnlyWhatIsRead(t *testing.T) {
 	ctx := context.Background()
 	f, mc, ino, content := newTestFS(t)
-	fd, err := f.acquire(ctx, ino)
-	if err != nil {
-		t.Fatal(err)
-	}
+	fd := acquireT(t, f, ino)
 	// Overwrite bytes inside the middle chunk: nothing is fetched.
 	if _, err := fd.write([]byte("XY"), 150, false); err != nil {
 		t.Fatal(err)
@@ -139,16 +136,13 @@ func TestEditFetchesOnlyWhatIsRead(t *testing.T) {
 	}
 	// Durable commit, then a fresh file data sees the same.
 	fd.mu.Lock()
-	err = fd.commitLocked(ctx, true)
+	err := fd.commitLocked(ctx, true)
 	fd.mu.Unlock()
 	if err != nil {
 		t.Fatal(err)
 	}
 	f.release(ctx, fd)
-	fd, err = f.acquire(ctx, ino)
-	if err != nil {
-		t.Fatal(err)
-	}
+	fd = acquireT(t, f, ino)
 	defer f.release(ctx, fd)
 	if got := readAll(t, fd); !bytes.Equal(got, content) {
 		t.Fatalf("after reopen read = %q", got)
@@ -161,10 +155,7 @@ func TestEditFetchesOnlyWhatIsRead(t *testing.T) {
 func TestTruncateHolesAndSeek(t *testing.T) {
 	ctx := context.Background()
 	f, _, ino, content := newTestFS(t)
-	fd, err := f.acquire(ctx, ino)
-	if err != nil {
-		t.Fatal(err)
-	}
+	fd := acquireT(t, f, ino)
 	defer f.release(ctx, fd)
 	if err := fd.truncate(ctx, 120); err != nil {
 		t.Fatal(err)
@@ -214,15 +205,9 @@ func TestCopyRangeClonesExtents(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	src, err := f.acquire(ctx, ino)
-	if err != nil {
-		t.Fatal(err)
-	}
+	src := acquireT(t, f, ino)
 	defer f.release(ctx, src)
-	dst, err := f.acquire(ctx, a.Ino)
-	if err != nil {
-		t.Fatal(err)
-	}
+	dst := acquireT(t, f, a.Ino)
 	defer f.release(ctx, dst)
 	if _, err := src.write([]byte("QQ"), 200, false); err != nil {
 		t.Fatal(err)
@@ -251,10 +236,7 @@ func TestCopyRangeClonesExtents(t *testing.T) {
 func TestReadahead(t *testing.T) {
 	ctx := context.Background()
 	f, mc, ino, _ := newTestFS(t)
-	fd, err := f.acquire(ctx, ino)
-	if err != nil {
-		t.Fatal(err)
-	}
+	fd := acquireT(t, f, ino)
 	defer f.release(ctx, fd)
 	h := &handle{n: &node{fsys: f}, fd: fd}
 	buf := make([]byte, 50)
@@ -274,10 +256,7 @@ func TestReadahead(t *testing.T) {
 func TestRandomReadsByRange(t *testing.T) {
 	ctx := context.Background()
 	f, mc, ino, content := newTestFS(t)
-	fd, err := f.acquire(ctx, ino)
-	if err != nil {
-		t.Fatal(err)
-	}
+	fd := acquireT(t, f, ino)
 	defer f.release(ctx, fd)
 	buf := make([]byte, 20)
 	if _, err := fd.read(ctx, buf, 190, true); err != nil || !bytes.Equal(buf, content[190:210]) {
@@ -314,10 +293,7 @@ func TestReadHolesAndSharedChunk(t *testing.T) {
 	if _, err := f.idx.CommitData(ctx, a.Ino, index.DataCommit{Size: 350, Insert: exts}); err != nil {
 		t.Fatal(err)
 	}
-	fd, err := f.acquire(ctx, a.Ino)
-	if err != nil {
-		t.Fatal(err)
-	}
+	fd := acquireT(t, f, a.Ino)
 	want := slices.Concat(ca, make([]byte, 100), cc, make([]byte, 50))
 	buf := bytes.Repeat([]byte{0xee}, 400)
 	if n, err := fd.read(ctx, buf, 0, false); err != nil || n != 350 || !bytes.Equal(buf[:n], want) {
@@ -340,4 +316,14 @@ func TestReadHolesAndSharedChunk(t *testing.T) {
 	if !bytes.Equal(mc.chunks[exts[1].Chunk], cc) {
 		t.Error("a staged edit was written into the chunk's bytes")
 	}
+}
+
+// acquireT is f.acquire(ino) that fails the test on an error.
+func acquireT(t *testing.T, f *FS, ino uint64) *fileData {
+	t.Helper()
+	fd, err := f.acquire(context.Background(), ino)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return fd
 }

@@ -18,10 +18,7 @@ import (
 func TestTrimStaging(t *testing.T) {
 	ctx := context.Background()
 	f, mc, ino, content := newTestFS(t)
-	fd, err := f.acquire(ctx, ino)
-	if err != nil {
-		t.Fatal(err)
-	}
+	fd := acquireT(t, f, ino)
 	// Rewrite the whole file: every byte is staged.
 	for i := range content {
 		content[i] = 'a' + byte(i%26)
@@ -30,7 +27,7 @@ func TestTrimStaging(t *testing.T) {
 		t.Fatal(err)
 	}
 	fd.mu.Lock()
-	err = fd.commitLocked(ctx, false)
+	err := fd.commitLocked(ctx, false)
 	name := fd.stagingName
 	fd.mu.Unlock()
 	if err != nil {
@@ -67,10 +64,7 @@ func TestTrimStaging(t *testing.T) {
 	if _, err := os.Stat(filepath.Join(f.stagingDir, name)); !errors.Is(err, os.ErrNotExist) {
 		t.Fatalf("staging file after trim: %v", err)
 	}
-	fd, err = f.acquire(ctx, ino)
-	if err != nil {
-		t.Fatal(err)
-	}
+	fd = acquireT(t, f, ino)
 	defer f.release(ctx, fd)
 	if got := readAll(t, fd); !bytes.Equal(got, content) || mc.reads[exts[0].Chunk] != 1 || mc.reads[exts[1].Chunk] != 1 {
 		t.Fatalf("read after trim = %q (chunk reads %v): want it from the chunks", got, mc.reads)
