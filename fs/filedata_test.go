@@ -84,10 +84,7 @@ func newTestFS(t *testing.T) (*FS, *memChunks, uint64, []byte) {
 		t.Fatal(err)
 	}
 	t.Cleanup(f.Close) // before TempDir's: no pool batch writes into it during its removal
-	a, err := idx.Create(ctx, index.RootIno, "f", index.NewNode{Mode: syscall.S_IFREG | 0o644})
-	if err != nil {
-		t.Fatal(err)
-	}
+	ino := createFile(t, idx, "f")
 	var content []byte
 	var exts []index.Extent
 	for i, c := range []byte("abc") {
@@ -95,10 +92,10 @@ func newTestFS(t *testing.T) (*FS, *memChunks, uint64, []byte) {
 		exts = append(exts, index.Extent{Off: int64(i * 100), Len: 100, Chunk: mc.add(data)})
 		content = append(content, data...)
 	}
-	if _, err := idx.CommitData(ctx, a.Ino, index.DataCommit{Size: 300, Insert: exts}); err != nil {
+	if _, err := idx.CommitData(ctx, ino, index.DataCommit{Size: 300, Insert: exts}); err != nil {
 		t.Fatal(err)
 	}
-	return f, mc, a.Ino, content
+	return f, mc, ino, content
 }
 
 func readAll(t *testing.T, fd *fileData) []byte {
@@ -201,13 +198,10 @@ func TestTruncateHolesAndSeek(t *testing.T) {
 func TestCopyRangeClonesExtents(t *testing.T) {
 	ctx := context.Background()
 	f, mc, ino, content := newTestFS(t)
-	a, err := f.idx.Create(ctx, index.RootIno, "g", index.NewNode{Mode: syscall.S_IFREG | 0o644})
-	if err != nil {
-		t.Fatal(err)
-	}
+	dstIno := createFile(t, f.idx, "g")
 	src := acquireT(t, f, ino)
 	defer f.release(ctx, src)
-	dst := acquireT(t, f, a.Ino)
+	dst := acquireT(t, f, dstIno)
 	defer f.release(ctx, dst)
 	if _, err := src.write([]byte("QQ"), 200, false); err != nil {
 		t.Fatal(err)
@@ -224,7 +218,7 @@ func TestCopyRangeClonesExtents(t *testing.T) {
 	if got := readAll(t, dst); !bytes.Equal(got, want) {
 		t.Fatalf("copy reads %q\nwant %q", got, want)
 	}
-	exts, err := f.idx.Extents(ctx, a.Ino, 0, 1000)
+	exts, err := f.idx.Extents(ctx, dstIno, 0, 1000)
 	if err != nil || len(exts) != 3 || exts[0].Off != 5 || exts[0].ChunkOff != 50 {
 		t.Fatalf("cloned extents %+v, %v", exts, err)
 	}
@@ -284,16 +278,14 @@ func TestRandomReadsByRange(t *testing.T) {
 func TestReadHolesAndSharedChunk(t *testing.T) {
 	ctx := context.Background()
 	f, mc, _, _ := newTestFS(t)
-	a, err := f.idx.Create(ctx, index.RootIno, "holes", index.NewNode{Mode: syscall.S_IFREG | 0o644})
-	if err != nil {
-		t.Fatal(err)
-	}
+	ino := createFile(t, f.idx, "holes")
 	ca, cc := bytes.Repeat([]byte("a"), 100), bytes.Repeat([]byte("c"), 100)
 	exts := []index.Extent{{Off: 0, Len: 100, Chunk: mc.add(ca)}, {Off: 200, Len: 100, Chunk: mc.add(cc)}}
-	if _, err := f.idx.CommitData(ctx, a.Ino, index.DataCommit{Size: 350, Insert: exts}); err != nil {
+	if _, err := f.idx.CommitData(ctx, ino, index.DataCommit{Size: 350, Insert: exts}); err != nil {
 		t.Fatal(err)
 	}
-	fd := acquireT(t, f, a.Ino)
+	fd := acquireT(t, f, ino)
+	defer f.release(ctx, fd)
 	want := slices.Concat(ca, make([]byte, 100), cc, make([]byte, 50))
 	buf := bytes.Repeat([]byte{0xee}, 400)
 	if n, err := fd.read(ctx, buf, 0, false); err != nil || n != 350 || !bytes.Equal(buf[:n], want) {
@@ -326,4 +318,15 @@ func acquireT(t *testing.T, f *FS, ino uint64) *fileData {
 		t.Fatal(err)
 	}
 	return fd
+}
+
+// createFile creates an empty regular file name in the root of idx and
+// returns its inode.
+func createFile(t *testing.T, idx *index.DB, name string) uint64 {
+	t.Helper()
+	a, err := idx.Create(context.Background(), index.RootIno, name, index.NewNode{Mode: syscall.S_IFREG | 0o644})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return a.Ino
 }
