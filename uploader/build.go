@@ -1,6 +1,7 @@
 package uploader
 
 import (
+	"bytes"
 	"context"
 	"encoding/binary"
 	"errors"
@@ -14,6 +15,7 @@ import (
 	"golang.org/x/sync/errgroup"
 
 	"github.com/cloudfs/cloudfs/chunkstore"
+	"github.com/cloudfs/cloudfs/chunkstore/cache"
 	"github.com/cloudfs/cloudfs/index"
 	"github.com/cloudfs/cloudfs/index/tree"
 )
@@ -24,8 +26,9 @@ const snapshotTries = 3
 
 // resolveFiles finds the chunk list of every file in the snapshot: the
 // extents as they are where possible, otherwise by (re)chunking, in
-// parallel. It also collects the chunks the new entries reference.
-func (a *attempt) resolveFiles(ctx context.Context) error {
+// parallel, adding each chunk cut to ups. It also collects the chunks the
+// new entries reference.
+func (a *attempt) resolveFiles(ctx context.Context, ups *cache.Uploads) error {
 	u := a.u
 	changed := map[uint64]bool{}
 	for _, it := range a.snap.Items {
@@ -57,7 +60,7 @@ func (a *attempt) resolveFiles(ctx context.Context) error {
 			continue
 		}
 		g.Go(func() error {
-			refs, ids, cur, err := u.chunkFile(gctx, f)
+			refs, cur, err := u.chunkFile(gctx, f, ups)
 			mu.Lock()
 			defer mu.Unlock()
 			if err != nil {
@@ -68,7 +71,6 @@ func (a *attempt) resolveFiles(ctx context.Context) error {
 				return nil
 			}
 			a.refs[ino] = refs
-			a.newIDs = append(a.newIDs, ids...)
 			a.res.Chunked++
 			exts := make([]index.Extent, len(refs))
 			for i, r := range refs {
@@ -91,19 +93,17 @@ func permanentFileError(err error) bool {
 
 // chunkFile cuts file f into chunks (re-cutting only around what changed
 // since its extents were uploaded), stores the new ones in the cache as
-// dirty, and checks the bytes read were f's version; a file that changed
-// meanwhile is read again from a new snapshot. It returns the chunk list,
-// the chunks cut, and the snapshot they belong to.
-func (u *Uploader) chunkFile(ctx context.Context, f *index.SnapFile) ([]chunkstore.Ref, []chunkstore.ID, *index.SnapFile, error) {
+// dirty and adds them to ups, and checks the bytes read were f's version; a
+// file that changed meanwhile is read again from a new snapshot. It
+// returns the chunk list and the snapshot it belongs to.
+func (u *Uploader) chunkFile(ctx context.Context, f *index.SnapFile, ups *cache.Uploads) ([]chunkstore.Ref, *index.SnapFile, error) {
 	for try := 1; ; try++ {
 		r, err := openFileReader(ctx, u.opts.StagingDir, f, u.cache.Get)
 		if err != nil {
-			return nil, nil, f, err
+			return nil, f, err
 		}
 		old, edits := rechunkPlan(f)
-		var ids []chunkstore.ID
 		refs, st, err := chunkstore.Rechunk(r, f.Size, old, edits, u.vol.Chunker, func(c chunkstore.Chunk) error {
-			ids = append(ids, c.ID)
 			if err := u.cache.PutDirty(c.ID, c.Data); err != nil {
 				return err
 			}
@@ -113,29 +113,32 @@ func (u *Uploader) chunkFile(ctx context.Context, f *index.SnapFile) ([]chunksto
 			if base, ok := replacedChunk(f.Extents, c.Offset, n); ok && !f.Staging.Ranges.Contains(c.Offset, n) {
 				u.cache.SetBase(c.ID, base)
 			}
+			// The chunker reuses c.Data: the upload gets a copy, which
+			// spares it reading the chunk back from the cache.
+			ups.Add(c.ID, bytes.Clone(c.Data))
 			return nil
 		})
 		if cerr := r.Close(); err == nil && cerr != nil {
 			err = cerr
 		}
 		if err != nil {
-			return nil, nil, f, fmt.Errorf("chunk file %d: %w", f.Ino, err)
+			return nil, f, fmt.Errorf("chunk file %d: %w", f.Ino, err)
 		}
 		u.log.Debug("chunked file", zap.Uint64("ino", f.Ino), zap.Int64("size", f.Size),
 			zap.Int("cut", st.Chunks), zap.Int64("cut_bytes", st.Bytes), zap.Int("reused", st.Reused))
 		ok, err := u.db.ContentCurrent(ctx, f.Ino, f.Version)
 		if err != nil {
-			return nil, nil, f, err
+			return nil, f, err
 		}
 		if ok || try == snapshotTries {
-			return refs, ids, f, nil
+			return refs, f, nil
 		}
 		nf, err := u.db.FileSnapshot(ctx, f.Ino)
 		if errors.Is(err, index.ErrNotFound) {
-			return refs, ids, f, nil // deleted meanwhile; stays as read
+			return refs, f, nil // deleted meanwhile; stays as read
 		}
 		if err != nil {
-			return nil, nil, f, err
+			return nil, f, err
 		}
 		f = nf
 	}

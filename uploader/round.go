@@ -84,7 +84,6 @@ type attempt struct {
 	written []string                    // keys written: orphan candidates if the round fails
 	refs    map[uint64][]chunkstore.Ref // resolved content of every file in the snapshot
 	content []index.FileContent         // files chunked this round
-	newIDs  []chunkstore.ID             // chunks cut this round
 	check   map[chunkstore.ID]bool      // chunks the new entries reference
 	failed  map[uint64]error            // files that failed on their own
 	busy    map[uint64]bool             // files still being written: left queued, unread
@@ -121,16 +120,8 @@ func (a *attempt) run(ctx context.Context) error {
 	if err != nil {
 		return err
 	}
-	if err := a.resolveFiles(ctx); err != nil {
+	if err := a.cutAndUpload(ctx); err != nil {
 		return err
-	}
-	for _, id := range a.newIDs {
-		a.written = append(a.written, chunkstore.ChunkKey(id))
-	}
-	st, err := u.cache.Upload(ctx, a.newIDs)
-	a.res.Chunks = st
-	if err != nil {
-		return fmt.Errorf("upload chunks: %w", err)
 	}
 	b, err := a.build(ctx)
 	if err != nil {
@@ -139,7 +130,7 @@ func (a *attempt) run(ctx context.Context) error {
 	if err := a.putObjects(ctx, b); err != nil {
 		return err
 	}
-	for _, base := range st.Bases {
+	for _, base := range a.res.Chunks.Bases {
 		a.check[base] = true // a delta needs its base as much as itself
 	}
 	if err := a.checkChunks(ctx); err != nil {
@@ -155,6 +146,33 @@ func (a *attempt) run(ctx context.Context) error {
 		a.stats = parent.Stats
 	}
 	return a.apply(ctx, commitID, b.dirs)
+}
+
+// cutAndUpload resolves every file's chunk list (resolveFiles) while the
+// chunks cut are uploaded: each new chunk is on its way to the store as
+// soon as it is in the cache, so the upload of a large file overlaps its
+// chunking. Every chunk cut is an orphan candidate should the round fail,
+// whether or not its upload ran.
+func (a *attempt) cutAndUpload(ctx context.Context) error {
+	upCtx, cancel := context.WithCancel(ctx)
+	defer cancel()
+	ups := a.u.cache.StartUpload(upCtx)
+	err := a.resolveFiles(ctx, ups)
+	if err != nil {
+		cancel() // the round fails: stop the uploads
+	}
+	st, uerr := ups.Wait()
+	for _, id := range ups.IDs() {
+		a.written = append(a.written, chunkstore.ChunkKey(id))
+	}
+	a.res.Chunks = st
+	if err != nil {
+		return err
+	}
+	if uerr != nil {
+		return fmt.Errorf("upload chunks: %w", uerr)
+	}
+	return nil
 }
 
 // parent decides what the commit builds on from head: the base commit, or

@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+	"slices"
 	"sync"
 
 	"golang.org/x/sync/errgroup"
@@ -133,45 +134,104 @@ type UploadStats struct {
 // ErrNotCached. On error the first error is returned and the rest are
 // cancelled; the stats count what was done.
 func (c *Cache) Upload(ctx context.Context, ids []chunkstore.ID) (UploadStats, error) {
-	var (
-		mu sync.Mutex
-		st UploadStats
-	)
-	g, gctx := errgroup.WithContext(ctx)
-	g.SetLimit(c.uploadConc)
-	seen := make(map[chunkstore.ID]bool, len(ids))
+	u := c.StartUpload(ctx)
 	for _, id := range ids {
-		if seen[id] {
-			continue
-		}
-		seen[id] = true
-		g.Go(func() error {
-			sent, n, base, err := c.uploadOne(gctx, id)
-			if err != nil {
-				return err
-			}
-			mu.Lock()
-			if base != nil {
-				st.Bases = append(st.Bases, *base)
-			}
-			if sent {
-				st.Uploaded++
-				st.UploadedBytes += n
-			} else {
-				st.Present++
-				st.PresentBytes += n
-			}
-			mu.Unlock()
-			return nil
-		})
+		u.Add(id, nil)
 	}
-	err := g.Wait()
-	return st, err
+	return u.Wait()
 }
 
-// uploadOne makes sure the store holds id; sent says whether it put it, n
-// is the stored size, base the chunk it was put as a delta of.
-func (c *Cache) uploadOne(ctx context.Context, id chunkstore.ID) (sent bool, n int64, base *chunkstore.ID, err error) {
+// Uploads is an Upload whose chunks are given one at a time while the
+// caller is still finding them (cutting a file into chunks), so that the
+// first chunks are on their way while the rest are cut. Add and Wait may
+// not be called after Wait.
+type Uploads struct {
+	c    *Cache
+	ctx  context.Context
+	g    *errgroup.Group
+	gctx context.Context // canceled by the first failure
+
+	mu      sync.Mutex // guards the fields below
+	st      UploadStats
+	seen    map[chunkstore.ID]bool
+	ids     []chunkstore.ID // every distinct chunk added, in order
+	skipped bool            // a chunk was added after ctx was done
+}
+
+// StartUpload begins an Upload of the chunks to be added.
+func (c *Cache) StartUpload(ctx context.Context) *Uploads {
+	g, gctx := errgroup.WithContext(ctx)
+	g.SetLimit(c.uploadConc)
+	return &Uploads{c: c, ctx: ctx, g: g, gctx: gctx, seen: map[chunkstore.ID]bool{}}
+}
+
+// Add starts the upload of dirty chunk id (a chunk added before is not
+// uploaded twice). plain, unless nil, is its plaintext, which the caller
+// has checked hashes to id and leaves unchanged from then on: the upload
+// sends it instead of reading the cached copy back. Add blocks while the
+// upload concurrency is in use, which paces the caller to the uploads.
+// After a failure (or once ctx is done) it records id and uploads nothing:
+// Wait returns the failure.
+func (u *Uploads) Add(id chunkstore.ID, plain []byte) {
+	u.mu.Lock()
+	if u.seen[id] {
+		u.mu.Unlock()
+		return
+	}
+	u.seen[id] = true
+	u.ids = append(u.ids, id)
+	if u.gctx.Err() != nil {
+		u.skipped = true
+		u.mu.Unlock()
+		return
+	}
+	u.mu.Unlock()
+	u.g.Go(func() error {
+		sent, n, base, err := u.c.uploadOne(u.gctx, id, plain)
+		if err != nil {
+			return err
+		}
+		u.mu.Lock()
+		defer u.mu.Unlock()
+		if base != nil {
+			u.st.Bases = append(u.st.Bases, *base)
+		}
+		if sent {
+			u.st.Uploaded++
+			u.st.UploadedBytes += n
+		} else {
+			u.st.Present++
+			u.st.PresentBytes += n
+		}
+		return nil
+	})
+}
+
+// Wait waits for the uploads started and returns their stats and the first
+// error. After a failure Wait still waits for every upload in flight.
+func (u *Uploads) Wait() (UploadStats, error) {
+	err := u.g.Wait()
+	u.mu.Lock()
+	defer u.mu.Unlock()
+	if err == nil && u.skipped {
+		// Skipped with no upload failing: ctx ended.
+		err = fmt.Errorf("upload: %w", context.Cause(u.ctx))
+	}
+	return u.st, err
+}
+
+// IDs returns every distinct chunk added so far, in the order added,
+// whether or not its upload ran.
+func (u *Uploads) IDs() []chunkstore.ID {
+	u.mu.Lock()
+	defer u.mu.Unlock()
+	return slices.Clone(u.ids)
+}
+
+// uploadOne makes sure the store holds id, putting plain (or, if nil, the
+// cached copy); sent says whether it put it, n is the stored size, base
+// the chunk it was put as a delta of.
+func (c *Cache) uploadOne(ctx context.Context, id chunkstore.ID, plain []byte) (sent bool, n int64, base *chunkstore.ID, err error) {
 	key := chunkstore.ChunkKey(id)
 	info, err := c.store.Stat(ctx, key)
 	switch {
@@ -180,12 +240,15 @@ func (c *Cache) uploadOne(ctx context.Context, id chunkstore.ID) (sent bool, n i
 	case !errors.Is(err, chunkstore.ErrNotFound):
 		return false, 0, nil, fmt.Errorf("upload %s: %w", id, err)
 	}
-	plain, ok, err := c.readCached(id, false)
-	if err != nil {
-		return false, 0, nil, fmt.Errorf("upload: %w", err)
-	}
-	if !ok {
-		return false, 0, nil, fmt.Errorf("upload %s: missing from %s: %w", id, c.store, ErrNotCached)
+	if plain == nil {
+		cached, ok, err := c.readCached(id, false)
+		if err != nil {
+			return false, 0, nil, fmt.Errorf("upload: %w", err)
+		}
+		if !ok {
+			return false, 0, nil, fmt.Errorf("upload %s: missing from %s: %w", id, c.store, ErrNotCached)
+		}
+		plain = cached
 	}
 	stored, meta := chunkstore.EncodeChunk(plain)
 	if b, ok := c.baseOf(id); ok {

@@ -6,6 +6,7 @@ import (
 	"errors"
 	"syscall"
 	"testing"
+	"time"
 
 	"github.com/cloudfs/cloudfs/chunkstore"
 	"github.com/cloudfs/cloudfs/chunkstore/fault"
@@ -131,5 +132,81 @@ func TestDiskFull(t *testing.T) {
 	got, err := f.c.Get(context.Background(), id2)
 	if err != nil || !bytes.Equal(got, data2) {
 		t.Errorf("get on a full disk: %v", err)
+	}
+}
+
+// putSignal reports the key of every Put on puts.
+type putSignal struct {
+	chunkstore.Store
+	puts chan string
+}
+
+func (s *putSignal) Put(ctx context.Context, key string, data []byte, cond chunkstore.Cond) (string, error) {
+	etag, err := s.Store.Put(ctx, key, data, cond)
+	s.puts <- key
+	return etag, err
+}
+
+func TestUploadsWhileAdding(t *testing.T) {
+	f := newFixture(t, 10<<20)
+	sig := &putSignal{Store: f.store, puts: make(chan string, 10)}
+	f.c.store = sig
+	dataA, dataB := storetest.Data(1, 30*kib), storetest.Data(2, 30*kib)
+	a, b := chunkstore.Hash(dataA), chunkstore.Hash(dataB)
+	for _, c := range []struct {
+		id   chunkstore.ID
+		data []byte
+	}{{a, dataA}, {b, dataB}} {
+		if err := f.c.PutDirty(c.id, c.data); err != nil {
+			t.Fatal(err)
+		}
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	ups := f.c.StartUpload(ctx)
+	ups.Add(a, nil)
+	// The first chunk is put before the next is added or Wait is called.
+	select {
+	case key := <-sig.puts:
+		if key != chunkstore.ChunkKey(a) {
+			t.Fatalf("put %s, want %s", key, chunkstore.ChunkKey(a))
+		}
+	case <-time.After(30 * time.Second):
+		t.Fatal("the chunk added was not put before Wait")
+	}
+	ups.Add(b, dataB)
+	ups.Add(a, dataA) // added twice, put once
+	st, err := ups.Wait()
+	if err != nil || st.Uploaded != 2 || st.Present != 0 {
+		t.Fatalf("Wait: %+v, %v; want 2 uploaded", st, err)
+	}
+	if ids := ups.IDs(); len(ids) != 2 || ids[0] != a || ids[1] != b {
+		t.Errorf("IDs %v, want [%s %s]", ids, a, b)
+	}
+	if d := f.c.DirtyIDs(); len(d) != 0 {
+		t.Errorf("dirty after upload: %v", d)
+	}
+
+	// Added after its context ended: recorded, not uploaded, and Wait
+	// says why.
+	dataC := storetest.Data(3, 30*kib)
+	c := chunkstore.Hash(dataC)
+	if err := f.c.PutDirty(c, dataC); err != nil {
+		t.Fatal(err)
+	}
+	ups = f.c.StartUpload(ctx)
+	cancel()
+	ups.Add(c, nil)
+	if _, err := ups.Wait(); !errors.Is(err, context.Canceled) {
+		t.Errorf("Wait after cancel: %v, want context.Canceled", err)
+	}
+	if ids := ups.IDs(); len(ids) != 1 || ids[0] != c {
+		t.Errorf("IDs %v, want [%s]", ids, c)
+	}
+	if _, err := f.store.Stat(context.Background(), chunkstore.ChunkKey(c)); !errors.Is(err, chunkstore.ErrNotFound) {
+		t.Errorf("chunk added after cancel is in the store: %v", err)
+	}
+	if d := f.c.DirtyIDs(); len(d) != 1 {
+		t.Errorf("dirty %v, want the skipped chunk", d)
 	}
 }
