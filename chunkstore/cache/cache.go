@@ -6,8 +6,12 @@
 //   - clean chunk: one the store holds (fetched from it, or uploaded). It
 //     may be evicted, least recently used first, to stay within the limit.
 //   - dirty chunk: one written locally (PutDirty) and not yet known to be in
-//     the store. It is fsynced before PutDirty returns, survives restarts,
-//     and is never evicted; MarkClean (or Upload) makes it clean.
+//     the store. It survives restarts and is never evicted; MarkClean (or
+//     Upload) makes it clean. It is not fsynced: the uploader keeps a
+//     chunk's bytes in its file's staging file until the chunk is in the
+//     store, so a dirty chunk that a power loss tore or lost costs a
+//     refetch at most (reads check every chunk against its id, and drop
+//     one that fails).
 //   - pinned chunk: one the user wants available offline. Pins are kept in
 //     marker files, survive restarts, and may name chunks not yet cached;
 //     a pinned chunk is never evicted.

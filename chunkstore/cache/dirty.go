@@ -5,22 +5,19 @@ import (
 	"errors"
 	"fmt"
 	"os"
-	"path/filepath"
 	"slices"
 	"sync"
 
 	"golang.org/x/sync/errgroup"
 
 	"github.com/cloudfs/cloudfs/chunkstore"
-
-	"github.com/cloudfs/cloudfs/chunkstore/internal/durable"
 )
 
-// PutDirty stores plain as dirty chunk id, durably (fsynced) before it
-// returns. plain must hash to id. It is idempotent; a clean copy becomes
-// dirty. Dirty chunks may exceed the limit; clean ones are evicted to make
-// room. A full disk, after evicting what it can, is an error matching
-// syscall.ENOSPC.
+// PutDirty stores plain as dirty chunk id. plain must hash to id. It is
+// idempotent; a clean copy becomes dirty. Dirty chunks may exceed the
+// limit; clean ones are evicted to make room. A full disk, after evicting
+// what it can, is an error matching syscall.ENOSPC. The file is not
+// fsynced (see the package doc).
 func (c *Cache) PutDirty(id chunkstore.ID, plain []byte) error {
 	if got := chunkstore.Hash(plain); got != id {
 		return fmt.Errorf("cache put dirty %s: data hashes to %s", id, got)
@@ -29,7 +26,7 @@ func (c *Cache) PutDirty(id chunkstore.ID, plain []byte) error {
 	if done || err != nil {
 		return err
 	}
-	tmp, err := c.writeTemp(id, plain, true)
+	tmp, err := c.writeTemp(id, plain, false)
 	if err != nil {
 		return fmt.Errorf("cache put dirty: %w", err)
 	}
@@ -55,9 +52,6 @@ func (c *Cache) PutDirty(id chunkstore.ID, plain []byte) error {
 	c.dirty += size
 	c.evictLocked(0)
 	c.mu.Unlock()
-	if err := durable.SyncDir(filepath.Dir(name)); err != nil {
-		return fmt.Errorf("cache put dirty %s: %w", id, err)
-	}
 	return nil
 }
 
@@ -83,9 +77,6 @@ func (c *Cache) makeDirty(id chunkstore.ID) (done bool, err error) {
 		c.dirty += e.size
 	}
 	c.mu.Unlock()
-	if err := durable.SyncDir(filepath.Dir(c.path("dirty", id))); err != nil {
-		return false, fmt.Errorf("cache put dirty %s: %w", id, err)
-	}
 	return true, nil
 }
 
