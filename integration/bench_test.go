@@ -210,7 +210,7 @@ func (r *benchRun) methods() {
 		"durable as cloudfs's close()"
 	w.commit.Method = "from the start of cp until `cloudfs sync` returns (the remote must have grown by the file's size); " +
 		"baseline: the same bytes as one multipart upload, 8 MiB parts on 8 streams"
-	w.warmRead.Method = "`dd if=FILE of=/dev/null bs=1M` of the file just written, nothing dropped"
+	w.warmRead.Method = fmt.Sprintf("the fastest of %d passes of `dd if=FILE of=/dev/null bs=1M` over the file just written, nothing dropped", warmReadPasses)
 	w.coldRead.Method = "unmount, mount with an empty cache dir, drop caches, `dd bs=1M`; bytes verified afterwards (untimed); " +
 		"baseline: 8-stream ranged GETs of 8 MiB of the same bytes, caches dropped; and 8-stream GETs of the volume's chunk " +
 		"objects of 512 KiB or more (the large file's chunks and the edits'), whole, as cloudfs reads them, caches dropped"
@@ -512,13 +512,24 @@ func (r *benchRun) sequentialWrite(ctx context.Context) error {
 	return nil
 }
 
+// warmReadPasses is how many times warmRead reads each file: one pass from
+// the page cache takes about 40 ms, so a single one mostly measures what
+// else the machine did in those milliseconds.
+const warmReadPasses = 5
+
 func (r *benchRun) warmRead(ctx context.Context) error {
 	for _, t := range r.targets() {
-		d, err := timed(ctx, nil, nil, "dd", "if="+filepath.Join(t.dir, "big"), "of=/dev/null", "bs=1M", "status=none")
-		if err != nil {
-			return err
+		var best time.Duration
+		for range warmReadPasses {
+			d, err := timed(ctx, nil, nil, "dd", "if="+filepath.Join(t.dir, "big"), "of=/dev/null", "bs=1M", "status=none")
+			if err != nil {
+				return err
+			}
+			if best == 0 || d < best {
+				best = d
+			}
 		}
-		record(r.row.warmRead, t, mibps(r.cfg.fileSize, d))
+		record(r.row.warmRead, t, mibps(r.cfg.fileSize, best))
 	}
 	return nil
 }
