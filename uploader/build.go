@@ -293,11 +293,18 @@ func (a *attempt) putObjects(ctx context.Context, b *built) error {
 var errMissingChunk = errors.New("chunk missing from the store")
 
 // checkChunks checks with Stat, in parallel, that the store holds every
-// chunk the new entries reference.
+// chunk the new entries reference, but for those this round put itself:
+// their puts succeeded moments ago and gave them a fresh modification
+// time, which garbage collection's grace period protects. A chunk the
+// round found already present is checked again, as it may be an old
+// orphan that a collection is deleting.
 func (a *attempt) checkChunks(ctx context.Context) error {
 	g, gctx := errgroup.WithContext(ctx)
 	g.SetLimit(a.u.opts.Concurrency)
 	for id := range a.check {
+		if a.sent[id] {
+			continue
+		}
 		g.Go(func() error {
 			_, err := a.u.store.Stat(gctx, chunkstore.ChunkKey(id))
 			if errors.Is(err, chunkstore.ErrNotFound) {

@@ -85,6 +85,7 @@ type attempt struct {
 	refs    map[uint64][]chunkstore.Ref // resolved content of every file in the snapshot
 	content []index.FileContent         // files chunked this round
 	check   map[chunkstore.ID]bool      // chunks the new entries reference
+	sent    map[chunkstore.ID]bool      // chunks this round put
 	failed  map[uint64]error            // files that failed on their own
 	busy    map[uint64]bool             // files still being written: left queued, unread
 }
@@ -164,6 +165,10 @@ func (a *attempt) cutAndUpload(ctx context.Context) error {
 	st, uerr := ups.Wait()
 	for _, id := range ups.IDs() {
 		a.written = append(a.written, chunkstore.ChunkKey(id))
+	}
+	a.sent = map[chunkstore.ID]bool{}
+	for _, id := range ups.Sent() {
+		a.sent[id] = true
 	}
 	a.res.Chunks = st
 	if err != nil {

@@ -8,6 +8,8 @@ import (
 	"os"
 	"path/filepath"
 	"strconv"
+	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -166,6 +168,45 @@ func TestIdenticalFilesStoredOnce(t *testing.T) {
 	if n2, _ := chunkBytes(t, f.mem); n2 != n {
 		t.Fatalf("chunks %d -> %d", n, n2)
 	}
+}
+
+// TestPreCommitCheckSkipsChunksPut: a chunk the round put is not asked
+// for again before the commit; one it found already present is.
+func TestPreCommitCheckSkipsChunksPut(t *testing.T) {
+	f := newFixture(t)
+	var mu sync.Mutex
+	stats := map[string]int{}
+	f.hooked.setHook(func(op, key string, after bool) error {
+		if op == "stat" && !after && strings.HasPrefix(key, chunkstore.ChunksPrefix) {
+			mu.Lock()
+			stats[key]++
+			mu.Unlock()
+		}
+		return nil
+	})
+	data := randBytes(3, 3<<20)
+	f.write(f.create(index.RootIno, "one", modeReg|0o644), 0, data)
+	r := f.round()
+	if r.Chunks.Uploaded < 2 || len(stats) != r.Chunks.Uploaded {
+		t.Fatalf("round %+v stat %d chunks, want each uploaded one", r.Chunks, len(stats))
+	}
+	for k, n := range stats {
+		if n != 1 {
+			t.Errorf("%s: %d stats, want 1 (before its put)", k, n)
+		}
+	}
+	clear(stats)
+	f.write(f.create(index.RootIno, "two", modeReg|0o644), 0, data)
+	r = f.round()
+	if r.Chunks.Uploaded != 0 || len(stats) != r.Chunks.Present {
+		t.Fatalf("copy: %+v, stat %d chunks", r.Chunks, len(stats))
+	}
+	for k, n := range stats {
+		if n != 2 {
+			t.Errorf("%s: %d stats, want 2 (before the put, and before the commit)", k, n)
+		}
+	}
+	f.checkReachable()
 }
 
 func TestLostHeadRaceKeepsQueued(t *testing.T) {

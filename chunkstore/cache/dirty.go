@@ -146,6 +146,7 @@ type Uploads struct {
 	st      UploadStats
 	seen    map[chunkstore.ID]bool
 	ids     []chunkstore.ID // every distinct chunk added, in order
+	sent    []chunkstore.ID // the chunks put (not found present)
 	skipped bool            // a chunk was added after ctx was done
 }
 
@@ -190,6 +191,7 @@ func (u *Uploads) Add(id chunkstore.ID, plain []byte) {
 		if sent {
 			u.st.Uploaded++
 			u.st.UploadedBytes += n
+			u.sent = append(u.sent, id)
 		} else {
 			u.st.Present++
 			u.st.PresentBytes += n
@@ -217,6 +219,14 @@ func (u *Uploads) IDs() []chunkstore.ID {
 	u.mu.Lock()
 	defer u.mu.Unlock()
 	return slices.Clone(u.ids)
+}
+
+// Sent returns the chunks put so far (not those the store already held),
+// in the order their puts finished.
+func (u *Uploads) Sent() []chunkstore.ID {
+	u.mu.Lock()
+	defer u.mu.Unlock()
+	return slices.Clone(u.sent)
 }
 
 // uploadOne makes sure the store holds id, putting plain (or, if nil, the
