@@ -84,6 +84,10 @@ func (a *attempt) resolveFiles(ctx context.Context, ups *cache.Uploads) error {
 	return g.Wait()
 }
 
+// errUploadStopped stops cutting a file once an upload of the round
+// failed: the round fails with that upload's error (Uploads.Wait).
+var errUploadStopped = errors.New("chunk upload failed")
+
 // permanentFileError reports whether err, from reading one file, fails that
 // file alone rather than the round: its staged bytes vanished, or a chunk
 // it names is missing or corrupt everywhere.
@@ -115,7 +119,9 @@ func (u *Uploader) chunkFile(ctx context.Context, f *index.SnapFile, ups *cache.
 			}
 			// The chunker reuses c.Data: the upload gets a copy, which
 			// spares it reading the chunk back from the cache.
-			ups.Add(c.ID, bytes.Clone(c.Data))
+			if ups.Add(c.ID, bytes.Clone(c.Data)) != nil {
+				return errUploadStopped
+			}
 			return nil
 		})
 		if cerr := r.Close(); err == nil && cerr != nil {

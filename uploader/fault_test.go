@@ -10,6 +10,7 @@ import (
 	"testing"
 
 	"github.com/cloudfs/cloudfs/chunkstore"
+	"github.com/cloudfs/cloudfs/chunkstore/cache"
 	"github.com/cloudfs/cloudfs/chunkstore/fault"
 	"github.com/cloudfs/cloudfs/index"
 )
@@ -108,6 +109,29 @@ func TestFailureAtEachStepRollsBack(t *testing.T) {
 			}
 		})
 	}
+}
+
+// TestUploadFailureStopsCutting: once a chunk upload fails, the round
+// stops cutting the file (at most the upload concurrency, plus the upload
+// whose slot the failure freed, plus the chunk that found the failure, are
+// cut) and fails with the upload's error.
+func TestUploadFailureStopsCutting(t *testing.T) {
+	f := newFixture(t)
+	x := f.create(index.RootIno, "big", modeReg|0o644)
+	data := randBytes(30, 40<<20)
+	f.write(x, 0, data)
+	f.store.Add(fault.Rule{Ops: fault.OpPut, Prefix: chunkstore.ChunksPrefix, Err: fault.ErrInjected})
+	if _, err := f.up.Round(f.ctx, true); !errors.Is(err, fault.ErrInjected) {
+		t.Fatalf("round with chunk puts failing: %v, want the injected error", err)
+	}
+	cut := f.up.cache.Usage().DirtyChunks
+	f.store.Clear()
+	r := f.round()
+	total := r.Chunks.Uploaded + r.Chunks.Present
+	if limit := cache.DefaultUploadConcurrency + 2; cut > limit || total <= limit {
+		t.Fatalf("the failed round cut %d of the file's %d chunks, want at most %d", cut, total, limit)
+	}
+	wantFile(t, loadRemote(t, f.mem), "/big", data)
 }
 
 func TestFileModifiedDuringUpload(t *testing.T) {

@@ -171,13 +171,10 @@ func (a *attempt) cutAndUpload(ctx context.Context) error {
 		a.sent[id] = true
 	}
 	a.res.Chunks = st
-	if err != nil {
-		return err
-	}
-	if uerr != nil {
+	if uerr != nil && (err == nil || errors.Is(err, errUploadStopped)) {
 		return fmt.Errorf("upload chunks: %w", uerr)
 	}
-	return nil
+	return err // nil, or why the cutting failed (and the uploads were stopped)
 }
 
 // parent decides what the commit builds on from head: the base commit, or

@@ -127,7 +127,9 @@ type UploadStats struct {
 func (c *Cache) Upload(ctx context.Context, ids []chunkstore.ID) (UploadStats, error) {
 	u := c.StartUpload(ctx)
 	for _, id := range ids {
-		u.Add(id, nil)
+		if u.Add(id, nil) != nil {
+			break // Wait returns the failure
+		}
 	}
 	return u.Wait()
 }
@@ -162,20 +164,21 @@ func (c *Cache) StartUpload(ctx context.Context) *Uploads {
 // has checked hashes to id and leaves unchanged from then on: the upload
 // sends it instead of reading the cached copy back. Add blocks while the
 // upload concurrency is in use, which paces the caller to the uploads.
-// After a failure (or once ctx is done) it records id and uploads nothing:
-// Wait returns the failure.
-func (u *Uploads) Add(id chunkstore.ID, plain []byte) {
+// After an upload failed (or once ctx is done) it records id, uploads
+// nothing and returns the failure, so that the caller can stop cutting;
+// Wait returns it too.
+func (u *Uploads) Add(id chunkstore.ID, plain []byte) error {
 	u.mu.Lock()
 	if u.seen[id] {
 		u.mu.Unlock()
-		return
+		return nil
 	}
 	u.seen[id] = true
 	u.ids = append(u.ids, id)
 	if u.gctx.Err() != nil {
 		u.skipped = true
 		u.mu.Unlock()
-		return
+		return fmt.Errorf("upload stopped: %w", context.Cause(u.gctx))
 	}
 	u.mu.Unlock()
 	u.g.Go(func() error {
@@ -198,6 +201,7 @@ func (u *Uploads) Add(id chunkstore.ID, plain []byte) {
 		}
 		return nil
 	})
+	return nil
 }
 
 // Wait waits for the uploads started and returns their stats and the first

@@ -164,7 +164,9 @@ func TestUploadsWhileAdding(t *testing.T) {
 	ctx, cancel := context.WithCancel(context.Background())
 	defer cancel()
 	ups := f.c.StartUpload(ctx)
-	ups.Add(a, nil)
+	if err := ups.Add(a, nil); err != nil {
+		t.Fatal(err)
+	}
 	// The first chunk is put before the next is added or Wait is called.
 	select {
 	case key := <-sig.puts:
@@ -174,8 +176,12 @@ func TestUploadsWhileAdding(t *testing.T) {
 	case <-time.After(30 * time.Second):
 		t.Fatal("the chunk added was not put before Wait")
 	}
-	ups.Add(b, dataB)
-	ups.Add(a, dataA) // added twice, put once
+	if err := ups.Add(b, dataB); err != nil {
+		t.Fatal(err)
+	}
+	if err := ups.Add(a, dataA); err != nil { // added twice, put once
+		t.Fatal(err)
+	}
 	st, err := ups.Wait()
 	if err != nil || st.Uploaded != 2 || st.Present != 0 {
 		t.Fatalf("Wait: %+v, %v; want 2 uploaded", st, err)
@@ -196,7 +202,9 @@ func TestUploadsWhileAdding(t *testing.T) {
 	}
 	ups = f.c.StartUpload(ctx)
 	cancel()
-	ups.Add(c, nil)
+	if err := ups.Add(c, nil); !errors.Is(err, context.Canceled) {
+		t.Errorf("Add after cancel: %v, want context.Canceled", err)
+	}
 	if _, err := ups.Wait(); !errors.Is(err, context.Canceled) {
 		t.Errorf("Wait after cancel: %v, want context.Canceled", err)
 	}
