@@ -18,7 +18,9 @@
 //     file changed are read again, so writers are never blocked.
 //   - commit: a commit object naming the new root tree and its parent (the
 //     base commit); written after every chunk and tree it names is in the
-//     store and every chunk the new entries name was checked with Stat.
+//     store and every chunk the new entries name was checked with Stat (or
+//     put by the round itself). A file's chunks are uploaded while the
+//     file is still being cut (cache.Uploads).
 //   - head: the store object holding the current commit's id (hex). A
 //     round replaces it only with a conditional put on the ETag it read
 //     (If-None-Match for the first commit), so a concurrent writer is never
