@@ -124,7 +124,19 @@ func TestUploadFailureStopsCutting(t *testing.T) {
 	if _, err := f.up.Round(f.ctx, true); !errors.Is(err, fault.ErrInjected) {
 		t.Fatalf("round with chunk puts failing: %v, want the injected error", err)
 	}
-	cut := f.up.cache.Usage().DirtyChunks
+	if d := f.up.cache.Usage().DirtyChunks; d != 0 {
+		t.Errorf("%d chunks cut but not uploaded stay in the cache", d)
+	}
+	orphans, err := f.db.OrphanCandidates(f.ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	cut := 0 // every chunk cut is an orphan candidate of the failed round
+	for _, o := range orphans {
+		if strings.HasPrefix(o.Key, chunkstore.ChunksPrefix) {
+			cut++
+		}
+	}
 	f.store.Clear()
 	r := f.round()
 	total := r.Chunks.Uploaded + r.Chunks.Present

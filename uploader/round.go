@@ -163,8 +163,14 @@ func (a *attempt) cutAndUpload(ctx context.Context) error {
 		cancel() // the round fails: stop the uploads
 	}
 	st, uerr := ups.Wait()
-	for _, id := range ups.IDs() {
+	cut := ups.IDs()
+	for _, id := range cut {
 		a.written = append(a.written, chunkstore.ChunkKey(id))
+	}
+	// What was cut and not uploaded is cut again by the next round, from
+	// the staging files; a chunk left dirty would stay cached for good.
+	if n := a.u.cache.DiscardDirty(cut); n > 0 {
+		a.u.log.Debug("dropped chunks cut but not uploaded", zap.Int("chunks", n))
 	}
 	a.sent = map[chunkstore.ID]bool{}
 	for _, id := range ups.Sent() {

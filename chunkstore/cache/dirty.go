@@ -105,6 +105,24 @@ func (c *Cache) MarkClean(id chunkstore.ID) error {
 	return nil
 }
 
+// DiscardDirty drops the chunks among ids that are still dirty and not
+// pinned, and returns how many it dropped. It is for a caller that wrote
+// dirty chunks it keeps another copy of and will not upload (a failed
+// upload round: its files are cut again from their staging files), so
+// that they do not stay in the cache for good.
+func (c *Cache) DiscardDirty(ids []chunkstore.ID) int {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	n := 0
+	for _, id := range ids {
+		if e := c.entries[id]; e != nil && e.dirty && !c.pins[id] {
+			c.dropLocked(e)
+			n++
+		}
+	}
+	return n
+}
+
 // UploadStats counts the work of Upload.
 type UploadStats struct {
 	// Uploaded chunks and the bytes sent (their stored, encoded form).

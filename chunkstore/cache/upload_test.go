@@ -218,3 +218,34 @@ func TestUploadsWhileAdding(t *testing.T) {
 		t.Errorf("dirty %v, want the skipped chunk", d)
 	}
 }
+
+func TestDiscardDirty(t *testing.T) {
+	f := newFixture(t, 10<<20)
+	dirty, pinned := storetest.Data(1, 20*kib), storetest.Data(2, 20*kib)
+	did, pid := chunkstore.Hash(dirty), chunkstore.Hash(pinned)
+	for _, c := range []struct {
+		id   chunkstore.ID
+		data []byte
+	}{{did, dirty}, {pid, pinned}} {
+		if err := f.c.PutDirty(c.id, c.data); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if err := f.c.Pin(pid); err != nil {
+		t.Fatal(err)
+	}
+	clean, dc := f.chunk(3, 20*kib)
+	f.get(clean, dc)
+	if n := f.c.DiscardDirty([]chunkstore.ID{did, pid, clean}); n != 1 {
+		t.Errorf("DiscardDirty dropped %d, want 1 (the unpinned dirty chunk)", n)
+	}
+	if ids := f.c.DirtyIDs(); len(ids) != 1 || ids[0] != pid {
+		t.Errorf("dirty %v, want the pinned chunk alone", ids)
+	}
+	if u := f.c.Usage(); u.Chunks != 2 || u.Used != 40*kib {
+		t.Errorf("usage %+v, want the pinned and the clean chunk", u)
+	}
+	if !f.cached(pid, pinned) || !f.cached(clean, dc) {
+		t.Error("DiscardDirty dropped a pinned or a clean chunk")
+	}
+}
