@@ -147,20 +147,24 @@ func (s *putSignal) Put(ctx context.Context, key string, data []byte, cond chunk
 	return etag, err
 }
 
+// dirtyChunk puts n bytes of seed's test data into the cache as a dirty
+// chunk (the store does not have it) and returns its id and bytes.
+func (f *fixture) dirtyChunk(seed uint64, n int) (chunkstore.ID, []byte) {
+	f.t.Helper()
+	data := storetest.Data(seed, n)
+	id := chunkstore.Hash(data)
+	if err := f.c.PutDirty(id, data); err != nil {
+		f.t.Fatal(err)
+	}
+	return id, data
+}
+
 func TestUploadsWhileAdding(t *testing.T) {
 	f := newFixture(t, 10<<20)
 	sig := &putSignal{Store: f.store, puts: make(chan string, 10)}
 	f.c.store = sig
-	dataA, dataB := storetest.Data(1, 30*kib), storetest.Data(2, 30*kib)
-	a, b := chunkstore.Hash(dataA), chunkstore.Hash(dataB)
-	for _, c := range []struct {
-		id   chunkstore.ID
-		data []byte
-	}{{a, dataA}, {b, dataB}} {
-		if err := f.c.PutDirty(c.id, c.data); err != nil {
-			t.Fatal(err)
-		}
-	}
+	a, dataA := f.dirtyChunk(1, 30*kib)
+	b, dataB := f.dirtyChunk(2, 30*kib)
 	ctx, cancel := context.WithCancel(context.Background())
 	defer cancel()
 	ups := f.c.StartUpload(ctx)
@@ -195,11 +199,7 @@ func TestUploadsWhileAdding(t *testing.T) {
 
 	// Added after its context ended: recorded, not uploaded, and Wait
 	// says why.
-	dataC := storetest.Data(3, 30*kib)
-	c := chunkstore.Hash(dataC)
-	if err := f.c.PutDirty(c, dataC); err != nil {
-		t.Fatal(err)
-	}
+	c, _ := f.dirtyChunk(3, 30*kib)
 	ups = f.c.StartUpload(ctx)
 	cancel()
 	if err := ups.Add(c, nil); !errors.Is(err, context.Canceled) {
@@ -221,16 +221,8 @@ func TestUploadsWhileAdding(t *testing.T) {
 
 func TestDiscardDirty(t *testing.T) {
 	f := newFixture(t, 10<<20)
-	dirty, pinned := storetest.Data(1, 20*kib), storetest.Data(2, 20*kib)
-	did, pid := chunkstore.Hash(dirty), chunkstore.Hash(pinned)
-	for _, c := range []struct {
-		id   chunkstore.ID
-		data []byte
-	}{{did, dirty}, {pid, pinned}} {
-		if err := f.c.PutDirty(c.id, c.data); err != nil {
-			t.Fatal(err)
-		}
-	}
+	did, _ := f.dirtyChunk(1, 20*kib)
+	pid, pinned := f.dirtyChunk(2, 20*kib)
 	if err := f.c.Pin(pid); err != nil {
 		t.Fatal(err)
 	}
