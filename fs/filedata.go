@@ -326,25 +326,15 @@ func (fd *fileData) write(data []byte, off int64, appendMode bool) (int, error) 
 	return n, nil
 }
 
-// read fills dest from offset off: staged bytes from the staging file,
-// the rest through the extents and the chunk cache, holes as zeros. Only
-// chunks under bytes that are not staged are read; a random read (not
-// part of a sequential run) fetches only the parts of them it needs.
-func (fd *fileData) read(ctx context.Context, dest []byte, off int64, random bool) (int, error) {
-	data, err := fd.readData(ctx, dest, off, random)
-	if err != nil {
-		return 0, err
-	}
-	if len(data) > 0 && &data[0] != &dest[0] {
-		copy(dest, data)
-	}
-	return len(data), nil
-}
-
-// readData is read returning the bytes: dest[:n], or when a single extent
-// maps the whole range and nothing in it is staged, the chunk's own bytes
-// (shared with the chunk cache's memory layer: the caller must not modify
-// them), which spares copying every byte of a read once more.
+// readData reads the bytes at offset off, as many as dest holds up to
+// the end of the file: staged bytes from the staging file, the rest
+// through the extents and the chunk cache, holes as zeros. Only chunks
+// under bytes that are not staged are read; a random read (not part of a
+// sequential run) fetches only the parts of them it needs. It returns
+// dest[:n], or when a single extent maps the whole range and nothing in it
+// is staged, the chunk's own bytes (shared with the chunk cache's memory
+// layer: the caller must not modify them), which spares copying every byte
+// of a read once more.
 func (fd *fileData) readData(ctx context.Context, dest []byte, off int64, random bool) ([]byte, error) {
 	fd.mu.RLock()
 	defer fd.mu.RUnlock()
