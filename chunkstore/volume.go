@@ -1,9 +1,6 @@
 package chunkstore
 
 import (
-	"bytes"
-	"context"
-	"encoding/json"
 	"errors"
 	"fmt"
 
@@ -27,9 +24,9 @@ const (
 // unreadable or names a format, hash or compression this code does not know.
 var ErrVolumeFormat = errors.New("unsupported volume format")
 
-// Volume is the settings object of a volume, stored as JSON under VolumeKey.
-// It is written once, when the first machine mounts an empty store, and
-// never changed.
+// Volume is the settings object of a volume, stored as JSON under VolumeKey
+// (read and written by package index/bucket). It is written once, when the
+// first machine mounts an empty store, and never changed.
 type Volume struct {
 	Format      int    `json:"format"`
 	Hash        string `json:"hash"`
@@ -58,52 +55,10 @@ func (v Volume) Validate() error {
 	return nil
 }
 
-// LoadOrInitVolume returns the volume settings of s. When s has none it
-// writes new ones with Cond.IfNoneMatch: defaults with a random polynomial
-// when defaults.Pol is zero (size bounds left zero take the package
-// defaults). When another machine wins that race, its settings are read and
-// returned, so every machine ends up with the same Volume. Settings of an
-// unknown format are an error matching ErrVolumeFormat.
-func LoadOrInitVolume(ctx context.Context, s Store, defaults Params) (Volume, error) {
-	v, err := loadVolume(ctx, s)
-	if err == nil || !errors.Is(err, ErrNotFound) {
-		return v, err
-	}
-	nv, err := newVolume(defaults)
-	if err != nil {
-		return Volume{}, err
-	}
-	data, err := json.MarshalIndent(nv, "", "  ")
-	if err != nil {
-		return Volume{}, fmt.Errorf("encode volume settings: %w", err)
-	}
-	data = append(data, '\n')
-	if _, err := s.Put(ctx, VolumeKey, data, Cond{IfNoneMatch: true}); err != nil {
-		if errors.Is(err, ErrPrecondition) {
-			return loadVolume(ctx, s) // another machine created it first
-		}
-		return Volume{}, fmt.Errorf("create volume settings in %s: %w", s, err)
-	}
-	return nv, nil
-}
-
-func loadVolume(ctx context.Context, s Store) (Volume, error) {
-	data, _, err := s.Get(ctx, VolumeKey)
-	if err != nil {
-		return Volume{}, fmt.Errorf("read volume settings from %s: %w", s, err)
-	}
-	var v Volume
-	dec := json.NewDecoder(bytes.NewReader(data))
-	if err := dec.Decode(&v); err != nil {
-		return Volume{}, fmt.Errorf("volume settings %s in %s: %v: %w", VolumeKey, s, err, ErrVolumeFormat)
-	}
-	if err := v.Validate(); err != nil {
-		return Volume{}, fmt.Errorf("volume settings %s in %s: %w", VolumeKey, s, err)
-	}
-	return v, nil
-}
-
-func newVolume(p Params) (Volume, error) {
+// NewVolume returns the settings of a new volume with chunker parameters
+// p: a random polynomial when p.Pol is zero, and the package defaults for
+// size bounds left zero.
+func NewVolume(p Params) (Volume, error) {
 	if p.Pol == 0 {
 		pol, err := chunker.RandomPolynomial()
 		if err != nil {

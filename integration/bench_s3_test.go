@@ -26,8 +26,8 @@ import (
 
 	"github.com/cloudfs/cloudfs/chunkstore"
 	"github.com/cloudfs/cloudfs/chunkstore/local"
+	"github.com/cloudfs/cloudfs/index/bucket"
 	"github.com/cloudfs/cloudfs/index/tree"
-	"github.com/cloudfs/cloudfs/uploader"
 )
 
 const (
@@ -264,7 +264,7 @@ func (s remoteTreeShape) entries() int { return s.files + s.dirs }
 // leaves a volume. Objects go in the stored form (chunkstore.Encode), on
 // rawStreams goroutines, children before the trees that name them.
 func writeRemoteTree(ctx context.Context, store chunkstore.Store, s remoteTreeShape) error {
-	if _, err := chunkstore.LoadOrInitVolume(ctx, store, chunkstore.Params{}); err != nil {
+	if _, err := bucket.LoadOrInitVolume(ctx, store, chunkstore.Params{}); err != nil {
 		return fmt.Errorf("volume settings: %w", err)
 	}
 	content := bytes.Repeat([]byte("cloudfs remote tree benchmark\n"), 4096/30+1)[:4096]
@@ -349,15 +349,15 @@ func TestRemoteTreeGenerator(t *testing.T) {
 	if err := writeRemoteTree(ctx, store, shape); err != nil {
 		t.Fatal(err)
 	}
-	head, _, ok, err := uploader.ReadHead(ctx, store)
+	head, _, ok, err := bucket.ReadHead(ctx, store)
 	if err != nil || !ok {
 		t.Fatalf("head: ok %v, %v", ok, err)
 	}
-	c, err := uploader.ReadCommit(ctx, store, head)
+	c, err := bucket.ReadCommit(ctx, store, head)
 	if err != nil {
 		t.Fatal(err)
 	}
-	load := uploader.NewLoader(store)
+	load := bucket.NewLoader(store)
 	root, err := load.Tree(ctx, c.Root)
 	if err != nil {
 		t.Fatal(err)

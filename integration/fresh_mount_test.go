@@ -9,8 +9,8 @@ import (
 
 	"golang.org/x/sys/unix"
 
+	"github.com/cloudfs/cloudfs/index/bucket"
 	"github.com/cloudfs/cloudfs/integration/harness"
-	"github.com/cloudfs/cloudfs/uploader"
 )
 
 // statT returns the stat(2) of path.
@@ -83,11 +83,11 @@ func TestFreshMountHardLinksRootAttrs(t *testing.T) {
 	// The commit counts x, z and y (three names of one 3 MiB file) and the
 	// directories /, a, b, b/deep; status shows the same.
 	ctx := context.Background()
-	head, _, _, err := uploader.ReadHead(ctx, vol.store(t))
+	head, _, _, err := bucket.ReadHead(ctx, vol.store(t))
 	if err != nil {
 		t.Fatal(err)
 	}
-	c, err := uploader.ReadCommit(ctx, vol.store(t), head)
+	c, err := bucket.ReadCommit(ctx, vol.store(t), head)
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -20,8 +20,8 @@ import (
 	"github.com/aws/aws-sdk-go-v2/service/s3"
 
 	"github.com/cloudfs/cloudfs/chunkstore"
+	"github.com/cloudfs/cloudfs/index/bucket"
 	"github.com/cloudfs/cloudfs/integration/harness"
-	"github.com/cloudfs/cloudfs/uploader"
 )
 
 // s3Volume is one volume (a prefix) in a test's MinIO bucket.
@@ -45,7 +45,7 @@ func (v s3Volume) mount(t *testing.T, cacheDir string, args ...string) *harness.
 // volume otherwise gets a random polynomial.
 func (v s3Volume) initFixedChunking(t *testing.T) {
 	t.Helper()
-	if _, err := chunkstore.LoadOrInitVolume(context.Background(), v.store(t), chunkstore.DefaultParams(chunkstore.TestPol)); err != nil {
+	if _, err := bucket.LoadOrInitVolume(context.Background(), v.store(t), chunkstore.DefaultParams(chunkstore.TestPol)); err != nil {
 		t.Fatal(err)
 	}
 }
@@ -93,7 +93,7 @@ func (v s3Volume) chunks(t *testing.T) int {
 // head is in the bucket and intact.
 func (v s3Volume) checkReachable(t *testing.T) {
 	t.Helper()
-	if err := uploader.CheckReachable(context.Background(), v.store(t)); err != nil {
+	if err := bucket.CheckReachable(context.Background(), v.store(t)); err != nil {
 		t.Fatalf("CheckReachable: %v", err)
 	}
 }
@@ -101,7 +101,7 @@ func (v s3Volume) checkReachable(t *testing.T) {
 // head returns the volume's head commit id ("" when none).
 func (v s3Volume) head(t *testing.T) string {
 	t.Helper()
-	id, _, ok, err := uploader.ReadHead(context.Background(), v.store(t))
+	id, _, ok, err := bucket.ReadHead(context.Background(), v.store(t))
 	if err != nil {
 		t.Fatal(err)
 	}

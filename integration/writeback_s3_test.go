@@ -10,8 +10,8 @@ import (
 	"time"
 
 	"github.com/cloudfs/cloudfs/chunkstore"
+	"github.com/cloudfs/cloudfs/index/bucket"
 	"github.com/cloudfs/cloudfs/integration/harness"
-	"github.com/cloudfs/cloudfs/uploader"
 )
 
 // TestWritebackS3 mounts s3://bucket/vol on MinIO and shows that what is
@@ -157,15 +157,15 @@ func TestWritebackOff(t *testing.T) {
 func rootEntrySize(t *testing.T, s chunkstore.Store, name string) (uint64, bool) {
 	t.Helper()
 	ctx := context.Background()
-	head, _, ok, err := uploader.ReadHead(ctx, s)
+	head, _, ok, err := bucket.ReadHead(ctx, s)
 	if err != nil || !ok {
 		t.Fatalf("head: %v %v", ok, err)
 	}
-	c, err := uploader.ReadCommit(ctx, s, head)
+	c, err := bucket.ReadCommit(ctx, s, head)
 	if err != nil {
 		t.Fatal(err)
 	}
-	root, err := uploader.NewLoader(s).Tree(ctx, c.Root)
+	root, err := bucket.NewLoader(s).Tree(ctx, c.Root)
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -17,6 +17,7 @@ import (
 	"github.com/cloudfs/cloudfs/chunkstore"
 	"github.com/cloudfs/cloudfs/chunkstore/cache"
 	"github.com/cloudfs/cloudfs/index"
+	"github.com/cloudfs/cloudfs/index/bucket"
 	"github.com/cloudfs/cloudfs/index/tree"
 )
 
@@ -245,7 +246,7 @@ func (a *attempt) oldTree(ctx context.Context, dir uint64, have *tree.Tree) (*tr
 	if err != nil || id.IsZero() {
 		return &tree.Tree{}, err
 	}
-	return NewLoader(a.u.store).Tree(ctx, id)
+	return bucket.NewLoader(a.u.store).Tree(ctx, id)
 }
 
 // setLink sets the hard link of ent, the entry of e, a non-directory: an
@@ -279,12 +280,12 @@ func (a *attempt) putObjects(ctx context.Context, b *built) error {
 	}
 	for _, objs := range groups {
 		for _, o := range objs {
-			a.written = append(a.written, objectKey(o))
+			a.written = append(a.written, bucket.ObjectKey(o))
 		}
 		g, gctx := errgroup.WithContext(ctx)
 		g.SetLimit(a.u.opts.Concurrency)
 		for _, o := range objs {
-			g.Go(func() error { return putObject(gctx, a.u.store, o) })
+			g.Go(func() error { return bucket.PutObject(gctx, a.u.store, o) })
 		}
 		if err := g.Wait(); err != nil {
 			return err

@@ -9,6 +9,7 @@ import (
 
 	"github.com/cloudfs/cloudfs/chunkstore"
 	"github.com/cloudfs/cloudfs/index"
+	"github.com/cloudfs/cloudfs/index/bucket"
 )
 
 // The scale is a 512 MiB file with 1 MiB changed; these tests use
@@ -140,8 +141,8 @@ func TestCheckReachableFindsAMissingBase(t *testing.T) {
 	if err := f.mem.Delete(f.ctx, chunkstore.ChunkKey(base)); err != nil {
 		t.Fatal(err)
 	}
-	err := CheckReachable(f.ctx, f.mem)
-	if !errors.Is(err, ErrUnreachable) || !strings.Contains(err.Error(), base.String()) {
+	err := bucket.CheckReachable(f.ctx, f.mem)
+	if !errors.Is(err, bucket.ErrUnreachable) || !strings.Contains(err.Error(), base.String()) {
 		t.Fatalf("CheckReachable with a delta's base deleted: %v", err)
 	}
 }

@@ -13,6 +13,7 @@ import (
 	"github.com/cloudfs/cloudfs/chunkstore/cache"
 	"github.com/cloudfs/cloudfs/chunkstore/fault"
 	"github.com/cloudfs/cloudfs/index"
+	"github.com/cloudfs/cloudfs/index/bucket"
 )
 
 // scenario is a committed file "keep" plus queued changes: "keep" edited
@@ -98,7 +99,7 @@ func TestFailureAtEachStepRollsBack(t *testing.T) {
 			if c.headMove {
 				// The commit whose reply was lost is adopted as it is: it
 				// already holds everything, so no new commit is needed.
-				cm, err := ReadCommit(f.ctx, f.mem, f.head())
+				cm, err := bucket.ReadCommit(f.ctx, f.mem, f.head())
 				if err != nil || f.head() != h1 || len(cm.Parents) != 1 || cm.Parents[0] != h0 {
 					t.Fatalf("head after a lost head reply: %+v, %v", cm, err)
 				}

@@ -21,6 +21,7 @@ import (
 	"github.com/cloudfs/cloudfs/chunkstore/fault"
 	"github.com/cloudfs/cloudfs/chunkstore/mem"
 	"github.com/cloudfs/cloudfs/index"
+	"github.com/cloudfs/cloudfs/index/bucket"
 	"github.com/cloudfs/cloudfs/index/tree"
 )
 
@@ -99,11 +100,11 @@ func (f *fixture) peer(device string) *fixture {
 	f.t.Helper()
 	p := &fixture{t: f.t, ctx: f.ctx, dir: f.t.TempDir(), mem: f.mem, store: f.store, hooked: f.hooked, device: device}
 	p.open()
-	head, _, ok, err := ReadHead(p.ctx, p.mem)
+	head, _, ok, err := bucket.ReadHead(p.ctx, p.mem)
 	if err != nil || !ok {
 		f.t.Fatalf("peer: head: %v %v", ok, err)
 	}
-	c, err := ReadCommit(p.ctx, p.mem, head)
+	c, err := bucket.ReadCommit(p.ctx, p.mem, head)
 	if err != nil {
 		f.t.Fatal(err)
 	}
@@ -122,7 +123,7 @@ func (f *fixture) lookup(p string) index.Attr {
 		f.t.Fatal(err)
 	}
 	for _, name := range strings.Split(p, "/") {
-		if err := f.db.EnsureLoaded(f.ctx, a.Ino, NewLoader(f.hooked)); err != nil {
+		if err := f.db.EnsureLoaded(f.ctx, a.Ino, bucket.NewLoader(f.hooked)); err != nil {
 			f.t.Fatal(err)
 		}
 		if a, err = f.db.Lookup(f.ctx, a.Ino, name); err != nil {
@@ -135,7 +136,7 @@ func (f *fixture) lookup(p string) index.Attr {
 // headCommit returns the decoded head commit.
 func (f *fixture) headCommit() *tree.Commit {
 	f.t.Helper()
-	c, err := ReadCommit(f.ctx, f.mem, f.head())
+	c, err := bucket.ReadCommit(f.ctx, f.mem, f.head())
 	if err != nil {
 		f.t.Fatal(err)
 	}
@@ -226,14 +227,14 @@ func (f *fixture) round() RoundResult {
 
 func (f *fixture) checkReachable() {
 	f.t.Helper()
-	if err := CheckReachable(f.ctx, f.mem); err != nil {
+	if err := bucket.CheckReachable(f.ctx, f.mem); err != nil {
 		f.t.Fatalf("CheckReachable: %v", err)
 	}
 }
 
 func (f *fixture) head() chunkstore.ID {
 	f.t.Helper()
-	id, _, _, err := ReadHead(f.ctx, f.mem)
+	id, _, _, err := bucket.ReadHead(f.ctx, f.mem)
 	if err != nil {
 		f.t.Fatal(err)
 	}
@@ -299,11 +300,11 @@ func loadRemote(t *testing.T, s chunkstore.Store) map[string]remoteFile {
 	if err != nil {
 		t.Fatal(err)
 	}
-	head, _, ok, err := ReadHead(ctx, s)
+	head, _, ok, err := bucket.ReadHead(ctx, s)
 	if err != nil || !ok {
 		t.Fatalf("head: %v %v", ok, err)
 	}
-	commit, err := ReadCommit(ctx, s, head)
+	commit, err := bucket.ReadCommit(ctx, s, head)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -313,7 +314,7 @@ func loadRemote(t *testing.T, s chunkstore.Store) map[string]remoteFile {
 	out := map[string]remoteFile{}
 	var walk func(dir uint64, path string)
 	walk = func(dir uint64, path string) {
-		if err := db.EnsureLoaded(ctx, dir, NewLoader(s)); err != nil {
+		if err := db.EnsureLoaded(ctx, dir, bucket.NewLoader(s)); err != nil {
 			t.Fatal(err)
 		}
 		ents, err := db.ReadDir(ctx, dir, 0, 1<<30)

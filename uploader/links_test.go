@@ -6,6 +6,7 @@ import (
 	"testing"
 
 	"github.com/cloudfs/cloudfs/index"
+	"github.com/cloudfs/cloudfs/index/bucket"
 	"github.com/cloudfs/cloudfs/index/tree"
 )
 
@@ -97,7 +98,7 @@ func TestHardLinkEditFromFreshMachine(t *testing.T) {
 	checkLinked(t, f.peer("g"), 2, want, "b/deep/y", "b/z")
 	h := f.peer("h")
 	ah := h.lookup("a")
-	if err := h.db.EnsureLoaded(h.ctx, ah.Ino, NewLoader(h.hooked)); err != nil {
+	if err := h.db.EnsureLoaded(h.ctx, ah.Ino, bucket.NewLoader(h.hooked)); err != nil {
 		t.Fatal(err)
 	}
 	if _, err := h.db.Lookup(h.ctx, ah.Ino, "x"); err == nil {
@@ -137,7 +138,7 @@ func (f *fixture) entryAt(p string) tree.Entry {
 	id := f.headCommit().Root
 	names := strings.Split(p, "/")
 	for i, name := range names {
-		tr, err := NewLoader(f.mem).Tree(f.ctx, id)
+		tr, err := bucket.NewLoader(f.mem).Tree(f.ctx, id)
 		if err != nil {
 			f.t.Fatal(err)
 		}

@@ -13,6 +13,7 @@ import (
 	"github.com/cloudfs/cloudfs/chunkstore"
 	"github.com/cloudfs/cloudfs/chunkstore/cache"
 	"github.com/cloudfs/cloudfs/index"
+	"github.com/cloudfs/cloudfs/index/bucket"
 	"github.com/cloudfs/cloudfs/index/tree"
 )
 
@@ -96,7 +97,7 @@ func (a *attempt) run(ctx context.Context) error {
 	for i, it := range a.items {
 		inos[i] = it.Ino
 	}
-	load := NewLoader(u.store)
+	load := bucket.NewLoader(u.store)
 	if slices.Contains(inos, index.RootIno) {
 		// The root's own attributes may change before anything loaded it
 		// (it has no parent to load first); the commit rebuilds it.
@@ -188,7 +189,7 @@ func (a *attempt) cutAndUpload(ctx context.Context) error {
 // lost race (ErrHeadMoved).
 func (a *attempt) parent(ctx context.Context) (chunkstore.ID, *tree.Commit, chunkstore.Cond, error) {
 	u, snap := a.u, a.snap
-	head, etag, exists, err := ReadHead(ctx, u.store)
+	head, etag, exists, err := bucket.ReadHead(ctx, u.store)
 	if err != nil {
 		return head, nil, chunkstore.Cond{}, err
 	}
@@ -206,7 +207,7 @@ func (a *attempt) parent(ctx context.Context) (chunkstore.ID, *tree.Commit, chun
 		}
 		return head, nil, chunkstore.Cond{}, fmt.Errorf("%w: head %s (exists %t), base %s", ErrHeadMoved, head, exists, snap.Base)
 	}
-	c, err := ReadCommit(ctx, u.store, head)
+	c, err := bucket.ReadCommit(ctx, u.store, head)
 	if err != nil {
 		return head, nil, chunkstore.Cond{}, fmt.Errorf("read head commit: %w", err)
 	}
@@ -228,7 +229,7 @@ func (a *attempt) commit(ctx context.Context, root index.DirTree, parentID chunk
 		return id, err
 	}
 	a.written = append(a.written, chunkstore.CommitKey(id))
-	if err := putObject(ctx, u.store, tree.Object{Kind: tree.KindCommit, ID: id, Data: data}); err != nil {
+	if err := bucket.PutObject(ctx, u.store, tree.Object{Kind: tree.KindCommit, ID: id, Data: data}); err != nil {
 		return id, err
 	}
 	if err := u.db.SetMeta(ctx, index.MetaPendingCommit, id[:]); err != nil {

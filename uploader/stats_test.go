@@ -6,6 +6,7 @@ import (
 	"github.com/cloudfs/cloudfs/chunkstore"
 	"github.com/cloudfs/cloudfs/chunkstore/fault"
 	"github.com/cloudfs/cloudfs/index"
+	"github.com/cloudfs/cloudfs/index/bucket"
 	"github.com/cloudfs/cloudfs/index/tree"
 )
 
@@ -13,7 +14,7 @@ import (
 // the test where a directory entry's totals disagree with its subtree.
 func recount(t *testing.T, s chunkstore.Store, root chunkstore.ID) tree.Stats {
 	t.Helper()
-	tr, err := NewLoader(s).Tree(t.Context(), root)
+	tr, err := bucket.NewLoader(s).Tree(t.Context(), root)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -118,7 +119,7 @@ func TestCommitStatsFreshMachine(t *testing.T) {
 
 	p := f.peer("fresh")
 	sub := p.lookup("b/sub")
-	if err := p.db.EnsureLoaded(p.ctx, sub.Ino, NewLoader(p.hooked)); err != nil {
+	if err := p.db.EnsureLoaded(p.ctx, sub.Ino, bucket.NewLoader(p.hooked)); err != nil {
 		t.Fatal(err)
 	}
 	restore := p.noTreeReads()

@@ -16,6 +16,7 @@ import (
 	"github.com/cloudfs/cloudfs/chunkstore"
 	"github.com/cloudfs/cloudfs/chunkstore/fault"
 	"github.com/cloudfs/cloudfs/index"
+	"github.com/cloudfs/cloudfs/index/bucket"
 )
 
 func TestRoundCommitsNamespace(t *testing.T) {
@@ -108,7 +109,7 @@ func TestRenameUnlinkAndSecondCommit(t *testing.T) {
 		t.Fatal(err)
 	}
 	r := f.round()
-	c, err := ReadCommit(f.ctx, f.mem, r.Commit)
+	c, err := bucket.ReadCommit(f.ctx, f.mem, r.Commit)
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -13,10 +13,12 @@ import (
 	"sync"
 	"time"
 
+	"go.uber.org/zap"
+
 	"github.com/cloudfs/cloudfs/chunkstore"
 	"github.com/cloudfs/cloudfs/index"
+	"github.com/cloudfs/cloudfs/index/bucket"
 	"github.com/cloudfs/cloudfs/uploader"
-	"go.uber.org/zap"
 )
 
 // The control channel: a unix socket, <cache-dir>/control.sock (mode
@@ -223,7 +225,7 @@ func (t *controlTarget) sync(ctx context.Context) error {
 		}
 		return failedFiles(st.Failed)
 	}
-	head, _, ok, err := uploader.ReadHead(ctx, t.store)
+	head, _, ok, err := bucket.ReadHead(ctx, t.store)
 	if err != nil {
 		return err
 	}

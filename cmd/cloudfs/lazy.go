@@ -5,10 +5,11 @@ import (
 	"errors"
 	"fmt"
 
+	"go.uber.org/zap"
+
 	"github.com/cloudfs/cloudfs/chunkstore"
 	"github.com/cloudfs/cloudfs/index"
-	"github.com/cloudfs/cloudfs/uploader"
-	"go.uber.org/zap"
+	"github.com/cloudfs/cloudfs/index/bucket"
 )
 
 // loadRemoteHead makes an index that has never synced (no base commit) a
@@ -23,14 +24,14 @@ func loadRemoteHead(ctx context.Context, idx *index.DB, s chunkstore.Store, log 
 	if !errors.Is(err, index.ErrNotFound) {
 		return err
 	}
-	head, _, ok, err := uploader.ReadHead(ctx, s)
+	head, _, ok, err := bucket.ReadHead(ctx, s)
 	if err != nil {
 		return fmt.Errorf("store %s: %w", s, err)
 	}
 	if !ok {
 		return nil
 	}
-	c, err := uploader.ReadCommit(ctx, s, head)
+	c, err := bucket.ReadCommit(ctx, s, head)
 	if err != nil {
 		return fmt.Errorf("store %s: head: %w", s, err)
 	}

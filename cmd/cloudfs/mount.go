@@ -10,14 +10,16 @@ import (
 	"syscall"
 	"time"
 
+	"github.com/spf13/pflag"
+	"go.uber.org/zap"
+
 	"github.com/cloudfs/cloudfs/chunkstore/cache"
 	"github.com/cloudfs/cloudfs/chunkstore/retry"
 	"github.com/cloudfs/cloudfs/chunkstore/s3"
 	"github.com/cloudfs/cloudfs/fs"
 	"github.com/cloudfs/cloudfs/index"
+	"github.com/cloudfs/cloudfs/index/bucket"
 	"github.com/cloudfs/cloudfs/uploader"
-	"github.com/spf13/pflag"
-	"go.uber.org/zap"
 )
 
 type mountFlags struct {
@@ -187,7 +189,7 @@ func mountAndServe(f mountFlags, remote, mnt string, n *notifier) error {
 		Chunks:     newChunkReader(chunks, log.Named("readahead")),
 		StagingDir: stagingDir,
 		Log:        log.Named("fs"),
-		Loader:     dirLoader{idx: idx, load: uploader.NewLoader(store)},
+		Loader:     dirLoader{idx: idx, load: bucket.NewLoader(store)},
 		// Off by default: close(2) survives kill -9 of the daemon
 		// without it; -o sync_close also survives power loss.
 		SyncOnClose: opts.syncClose,

@@ -10,9 +10,11 @@ import (
 	"regexp"
 	"strings"
 
+	"go.uber.org/zap"
+
 	"github.com/cloudfs/cloudfs/chunkstore"
 	"github.com/cloudfs/cloudfs/chunkstore/local"
-	"go.uber.org/zap"
+	"github.com/cloudfs/cloudfs/index/bucket"
 )
 
 // remoteSpec is a parsed REMOTE argument.
@@ -87,7 +89,7 @@ func openRemote(ctx context.Context, spec remoteSpec, s3f s3Flags, log *zap.Logg
 // checkRemote verifies the store is usable and reads (or creates) its
 // volume settings.
 func checkRemote(ctx context.Context, s chunkstore.Store) (chunkstore.Volume, error) {
-	v, err := chunkstore.LoadOrInitVolume(ctx, s, chunkstore.Params{})
+	v, err := bucket.LoadOrInitVolume(ctx, s, chunkstore.Params{})
 	if err != nil {
 		return v, fmt.Errorf("store %s: %w", s, err)
 	}

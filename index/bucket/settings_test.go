@@ -1,4 +1,4 @@
-package chunkstore_test
+package bucket_test
 
 import (
 	"context"
@@ -10,12 +10,13 @@ import (
 	"github.com/cloudfs/cloudfs/chunkstore"
 	"github.com/cloudfs/cloudfs/chunkstore/fault"
 	"github.com/cloudfs/cloudfs/chunkstore/mem"
+	"github.com/cloudfs/cloudfs/index/bucket"
 )
 
 func TestLoadOrInitVolume(t *testing.T) {
 	ctx := context.Background()
 	s := mem.New("vol")
-	v, err := chunkstore.LoadOrInitVolume(ctx, s, chunkstore.Params{})
+	v, err := bucket.LoadOrInitVolume(ctx, s, chunkstore.Params{})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -24,7 +25,7 @@ func TestLoadOrInitVolume(t *testing.T) {
 		v.Chunker.Pol == 0 || v.Chunker.Pol == chunkstore.TestPol {
 		t.Errorf("new volume %+v: want defaults with a random polynomial", v)
 	}
-	again, err := chunkstore.LoadOrInitVolume(ctx, s, chunkstore.DefaultParams(chunkstore.TestPol))
+	again, err := bucket.LoadOrInitVolume(ctx, s, chunkstore.DefaultParams(chunkstore.TestPol))
 	if err != nil || again != v {
 		t.Errorf("second load = %+v, %v; want the stored %+v", again, err, v)
 	}
@@ -46,7 +47,7 @@ func TestVolumeRace(t *testing.T) {
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
-			vols[i], errs[i] = chunkstore.LoadOrInitVolume(context.Background(), s, chunkstore.Params{})
+			vols[i], errs[i] = bucket.LoadOrInitVolume(context.Background(), s, chunkstore.Params{})
 		}()
 	}
 	wg.Wait()
@@ -67,7 +68,7 @@ type racingStore struct {
 
 func (r *racingStore) Put(ctx context.Context, key string, data []byte, cond chunkstore.Cond) (string, error) {
 	if r.winner.Format == 0 {
-		r.winner, r.err = chunkstore.LoadOrInitVolume(ctx, r.Store, chunkstore.DefaultParams(chunkstore.TestPol))
+		r.winner, r.err = bucket.LoadOrInitVolume(ctx, r.Store, chunkstore.DefaultParams(chunkstore.TestPol))
 	}
 	return r.Store.Put(ctx, key, data, cond)
 }
@@ -77,7 +78,7 @@ func (r *racingStore) Put(ctx context.Context, key string, data []byte, cond chu
 func TestVolumeLostRace(t *testing.T) {
 	f := fault.New(mem.New("lost"))
 	s := &racingStore{Store: f}
-	got, err := chunkstore.LoadOrInitVolume(context.Background(), s, chunkstore.Params{})
+	got, err := bucket.LoadOrInitVolume(context.Background(), s, chunkstore.Params{})
 	if s.err != nil {
 		t.Fatal(s.err)
 	}
@@ -103,7 +104,7 @@ func TestVolumeRejectsUnknown(t *testing.T) {
 		if _, err := s.Put(ctx, chunkstore.VolumeKey, []byte(tc.json), chunkstore.Cond{}); err != nil {
 			t.Fatal(err)
 		}
-		_, err := chunkstore.LoadOrInitVolume(ctx, s, chunkstore.Params{})
+		_, err := bucket.LoadOrInitVolume(ctx, s, chunkstore.Params{})
 		if !errors.Is(err, chunkstore.ErrVolumeFormat) || !strings.Contains(err.Error(), tc.want) {
 			t.Errorf("%s: %v; want ErrVolumeFormat mentioning %q", tc.name, err, tc.want)
 		}
@@ -111,7 +112,7 @@ func TestVolumeRejectsUnknown(t *testing.T) {
 	// A store error is not a format error.
 	f := fault.New(mem.New("down"))
 	f.FailPrefix(fault.OpGet, "", errors.New("connection refused"))
-	if _, err := chunkstore.LoadOrInitVolume(ctx, f, chunkstore.Params{}); err == nil || errors.Is(err, chunkstore.ErrVolumeFormat) {
+	if _, err := bucket.LoadOrInitVolume(ctx, f, chunkstore.Params{}); err == nil || errors.Is(err, chunkstore.ErrVolumeFormat) {
 		t.Errorf("unreachable store: %v", err)
 	}
 }

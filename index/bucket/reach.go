@@ -1,4 +1,4 @@
-package uploader
+package bucket
 
 import (
 	"context"
@@ -54,6 +54,9 @@ func CheckReachable(ctx context.Context, s chunkstore.Store) error {
 	}
 	return errors.Join(w.problems...)
 }
+
+// walkConcurrency bounds the parallel chunk checks of CheckReachable.
+const walkConcurrency = 8
 
 type walker struct {
 	store    chunkstore.Store
@@ -126,7 +129,7 @@ func (w *walker) tree(ctx context.Context, id chunkstore.ID, path string) error 
 // ranged GET of 33 bytes) rather than its metadata.
 func (w *walker) statChunks(ctx context.Context) error {
 	g, gctx := errgroup.WithContext(ctx)
-	g.SetLimit(DefaultConcurrency)
+	g.SetLimit(walkConcurrency)
 	var bmu sync.Mutex
 	bases := map[chunkstore.ID]chunkstore.ID{} // base -> a delta of it
 	for id := range w.chunks {
@@ -153,7 +156,7 @@ func (w *walker) statChunks(ctx context.Context) error {
 		return err
 	}
 	g, gctx = errgroup.WithContext(ctx)
-	g.SetLimit(DefaultConcurrency)
+	g.SetLimit(walkConcurrency)
 	for base, delta := range bases {
 		g.Go(func() error {
 			_, err := w.store.Stat(gctx, chunkstore.ChunkKey(base))

@@ -1,0 +1,167 @@
+package bucket
+
+import (
+	"container/list"
+	"context"
+	"fmt"
+	"sync"
+
+	"github.com/cloudfs/cloudfs/chunkstore"
+	"github.com/cloudfs/cloudfs/index/tree"
+)
+
+// ObjectKey returns the store key of a tree object: trees and manifests
+// under TreeKey, commits under CommitKey.
+func ObjectKey(o tree.Object) string {
+	if o.Kind == tree.KindCommit {
+		return chunkstore.CommitKey(o.ID)
+	}
+	return chunkstore.TreeKey(o.ID)
+}
+
+// PutObject stores o in the stored form (chunkstore.Encode).
+func PutObject(ctx context.Context, s chunkstore.Store, o tree.Object) error {
+	if _, err := s.Put(ctx, ObjectKey(o), chunkstore.Encode(o.Data), chunkstore.Cond{}); err != nil {
+		return fmt.Errorf("put %s %s: %w", o.Kind, o.ID, err)
+	}
+	return nil
+}
+
+// getObject reads the object stored under key and checks it hashes to id.
+func getObject(ctx context.Context, s chunkstore.Store, key string, id chunkstore.ID) ([]byte, error) {
+	stored, _, err := s.Get(ctx, key)
+	if err != nil {
+		return nil, fmt.Errorf("get %s: %w", key, err)
+	}
+	data, err := chunkstore.Decode(stored, id)
+	if err != nil {
+		return nil, fmt.Errorf("get %s: %w", key, err)
+	}
+	return data, nil
+}
+
+// ReadCommit reads and decodes commit id.
+func ReadCommit(ctx context.Context, s chunkstore.Store, id chunkstore.ID) (*tree.Commit, error) {
+	data, err := getObject(ctx, s, chunkstore.CommitKey(id), id)
+	if err != nil {
+		return nil, err
+	}
+	c, err := tree.DecodeCommit(data)
+	if err != nil {
+		return nil, fmt.Errorf("commit %s: %w", id, err)
+	}
+	return c, nil
+}
+
+// PutCommit encodes c, stores it and returns its id.
+func PutCommit(ctx context.Context, s chunkstore.Store, c *tree.Commit) (chunkstore.ID, error) {
+	data, id, err := tree.EncodeCommit(c)
+	if err != nil {
+		return id, err
+	}
+	return id, PutObject(ctx, s, tree.Object{Kind: tree.KindCommit, ID: id, Data: data})
+}
+
+// DefaultCacheBytes is the default bound of a Loader's cache.
+const DefaultCacheBytes = 16 << 20
+
+// Loader reads tree and manifest objects from a store and keeps the most
+// recently used ones (verified, decoded from the stored form, up to a
+// bound in bytes): a pull reads the trees a lazy mount just loaded, and
+// content-addressed objects never change. Safe for concurrent use; the
+// returned objects are fresh copies the caller may keep.
+type Loader struct {
+	store chunkstore.Store
+	max   int
+
+	mu    sync.Mutex // guards the cache
+	bytes int
+	lru   *list.List // of *cached, most recent first
+	byID  map[chunkstore.ID]*list.Element
+	gets  int // store reads (for tests and stats)
+}
+
+type cached struct {
+	id   chunkstore.ID
+	data []byte
+}
+
+// NewLoader returns a Loader reading from s with a cache of
+// DefaultCacheBytes.
+func NewLoader(s chunkstore.Store) *Loader { return NewLoaderSize(s, DefaultCacheBytes) }
+
+// NewLoaderSize returns a Loader reading from s whose cache holds up to max
+// bytes of objects (0: no cache).
+func NewLoaderSize(s chunkstore.Store, max int) *Loader {
+	return &Loader{store: s, max: max, lru: list.New(), byID: map[chunkstore.ID]*list.Element{}}
+}
+
+// Store returns the store the loader reads.
+func (l *Loader) Store() chunkstore.Store { return l.store }
+
+// get returns the plaintext of tree object id, from the cache or the store.
+func (l *Loader) get(ctx context.Context, id chunkstore.ID) ([]byte, error) {
+	l.mu.Lock()
+	if el, ok := l.byID[id]; ok {
+		l.lru.MoveToFront(el)
+		data := el.Value.(*cached).data
+		l.mu.Unlock()
+		return data, nil
+	}
+	l.gets++
+	l.mu.Unlock()
+	data, err := getObject(ctx, l.store, chunkstore.TreeKey(id), id)
+	if err != nil {
+		return nil, err
+	}
+	if len(data) <= l.max/4 {
+		l.mu.Lock()
+		if _, ok := l.byID[id]; !ok {
+			l.byID[id] = l.lru.PushFront(&cached{id: id, data: data})
+			l.bytes += len(data)
+			for l.bytes > l.max {
+				el := l.lru.Back()
+				c := el.Value.(*cached)
+				l.lru.Remove(el)
+				delete(l.byID, c.id)
+				l.bytes -= len(c.data)
+			}
+		}
+		l.mu.Unlock()
+	}
+	return data, nil
+}
+
+// Tree reads and decodes tree id.
+func (l *Loader) Tree(ctx context.Context, id chunkstore.ID) (*tree.Tree, error) {
+	data, err := l.get(ctx, id)
+	if err != nil {
+		return nil, err
+	}
+	t, err := tree.Decode(data)
+	if err != nil {
+		return nil, fmt.Errorf("tree %s: %w", id, err)
+	}
+	return t, nil
+}
+
+// Manifest reads and decodes manifest id.
+func (l *Loader) Manifest(ctx context.Context, id chunkstore.ID) (*tree.Manifest, error) {
+	data, err := l.get(ctx, id)
+	if err != nil {
+		return nil, err
+	}
+	m, err := tree.DecodeManifest(data)
+	if err != nil {
+		return nil, fmt.Errorf("manifest %s: %w", id, err)
+	}
+	return m, nil
+}
+
+// Gets returns how many objects the loader has read from its store (cache
+// misses).
+func (l *Loader) Gets() int {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.gets
+}
