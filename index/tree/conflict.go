@@ -17,7 +17,7 @@ const (
 	// Remote's version keeps the name; local's is the copy at CopyPath.
 	ContentConflict ConflictKind = iota + 1
 	// FileDirConflict: one side has a directory and the other something
-	// else under one name. The directory keeps the name; the other is the
+	// else under one name. Remote's version keeps the name; local's is the
 	// copy at CopyPath.
 	FileDirConflict
 	// DeleteModifyConflict: one side deleted what the other changed. The
@@ -53,8 +53,8 @@ type Conflict struct {
 	// CopyPath is where the displaced version now is (a sibling of Path),
 	// or "" when nothing was displaced.
 	CopyPath string
-	// CopyFromLocal tells whose version is at CopyPath: local's (true) or
-	// remote's (false, only for a FileDirConflict with remote's file).
+	// CopyFromLocal tells whose version is at CopyPath: always local's (the
+	// remote's keeps its name); kept for readers of older results.
 	CopyFromLocal bool
 }
 
@@ -69,13 +69,17 @@ const (
 // ConflictName returns the name of a conflict copy of the entry name made
 // for device at t: "stem (conflict device 2026-11-24 131500).ext", where ext
 // is the final extension of name (".txt" of "report.txt", ".gz" of
-// "a.tar.gz"; none for ".bashrc" or "notes."). n > 1 is added as a counter,
-// "stem (conflict device 2026-11-24 131500 2).ext", to avoid a taken name.
-// The time is formatted in t's location. '/' and NUL in device become '_'.
-// The result is a valid entry name: when it would exceed MaxNameLen bytes
-// the stem is shortened (on a UTF-8 boundary).
-func ConflictName(name, device string, t time.Time, n int) string {
+// "a.tar.gz"; none for ".bashrc" or "notes."; none for a directory, dir).
+// n > 1 is added as a counter, "stem (conflict device 2026-11-24 131500
+// 2).ext", to avoid a taken name. The time is formatted in t's location.
+// '/' and NUL in device become '_'. The result is a valid entry name: when
+// it would exceed MaxNameLen bytes the stem is shortened (on a UTF-8
+// boundary).
+func ConflictName(name string, dir bool, device string, t time.Time, n int) string {
 	stem, ext := splitExt(name)
+	if dir {
+		stem, ext = name, ""
+	}
 	device = truncate(strings.Map(func(r rune) rune {
 		if r == '/' || r == 0 {
 			return '_'
@@ -118,10 +122,10 @@ func truncate(s string, n int) string {
 	return s[:n]
 }
 
-// uniqueConflictName returns the first ConflictName not taken.
-func uniqueConflictName(name, device string, t time.Time, taken func(string) bool) string {
+// UniqueConflictName returns the first ConflictName not taken.
+func UniqueConflictName(name string, dir bool, device string, t time.Time, taken func(string) bool) string {
 	for n := 1; ; n++ {
-		if c := ConflictName(name, device, t, n); !taken(c) {
+		if c := ConflictName(name, dir, device, t, n); !taken(c) {
 			return c
 		}
 	}

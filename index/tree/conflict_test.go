@@ -27,20 +27,24 @@ func TestConflictName(t *testing.T) {
 		{"a.txt", "", 1, "a (conflict unknown 2026-11-24 131500).txt"},
 	}
 	for _, tc := range tests {
-		if got := ConflictName(tc.name, tc.device, at, tc.n); got != tc.want {
+		if got := ConflictName(tc.name, false, tc.device, at, tc.n); got != tc.want {
 			t.Errorf("ConflictName(%q, %q, %d) = %q, want %q", tc.name, tc.device, tc.n, got, tc.want)
 		}
 	}
 	// Long names are shortened to a valid name, on a rune boundary, keeping the extension.
-	got := ConflictName(long, strings.Repeat("d", 300), at, 12)
+	got := ConflictName(long, false, strings.Repeat("d", 300), at, 12)
 	if err := CheckName(got); err != nil || !strings.HasSuffix(got, " 12).txt") || !strings.HasPrefix(got, "éé") {
 		t.Fatalf("long name: %q (%d bytes): %v", got, len(got), err)
 	}
 	if strings.ContainsRune(got, '\uFFFD') || !strings.Contains(got, strings.Repeat("d", maxDeviceInName)+" ") {
 		t.Fatalf("long name badly cut: %q", got)
 	}
+	// A directory's name has no extension.
+	if got := ConflictName("photos.2024", true, "d", at, 1); got != "photos.2024 (conflict d 2026-11-24 131500)" {
+		t.Fatalf("directory: %q", got)
+	}
 	// The time is written in the location of t.
-	if got := ConflictName("a", "d", at.In(time.FixedZone("x", 3600)), 1); got != "a (conflict d 2026-11-24 141500)" {
+	if got := ConflictName("a", false, "d", at.In(time.FixedZone("x", 3600)), 1); got != "a (conflict d 2026-11-24 141500)" {
 		t.Fatalf("zoned: %q", got)
 	}
 }
@@ -51,7 +55,7 @@ func TestUniqueConflictName(t *testing.T) {
 		"a (conflict d 2026-11-24 131500).txt":   true,
 		"a (conflict d 2026-11-24 131500 2).txt": true,
 	}
-	if got := uniqueConflictName("a.txt", "d", at, func(n string) bool { return taken[n] }); got != "a (conflict d 2026-11-24 131500 3).txt" {
+	if got := UniqueConflictName("a.txt", false, "d", at, func(n string) bool { return taken[n] }); got != "a (conflict d 2026-11-24 131500 3).txt" {
 		t.Fatalf("got %q", got)
 	}
 }

@@ -9,13 +9,9 @@ import (
 
 // MergeOptions configure Merge.
 type MergeOptions struct {
-	// Device names this machine; it appears in the names of conflict copies
-	// of local versions.
+	// Device names this machine; it appears in the names of conflict
+	// copies (always of local versions: the remote's keep their names).
 	Device string
-	// RemoteDevice names the device of the remote commit; it appears in the
-	// name of a copy of a remote version (a remote file displaced by a local
-	// directory). Empty means "remote".
-	RemoteDevice string
 	// Time appears in conflict-copy names (ConflictName).
 	Time time.Time
 }
@@ -45,36 +41,12 @@ func (r *MergeResult) Build() (chunkstore.ID, []Object, error) {
 }
 
 // Merge merges the changes from base to local and from base to remote, root
-// tree IDs (the zero ID is an empty tree). Rules, per name:
-//
-//   - a change on one side only is taken, and a change made identically on
-//     both sides is taken once;
-//   - trees whose IDs say which side changed are not loaded: a directory
-//     unchanged on one side takes the other side's subtree as is;
-//   - both sides changed a non-directory differently: if the content (type,
-//     chunks, target, ...) differs on both sides, remote's version keeps the
-//     name and local's becomes a conflict copy beside it (ContentConflict);
-//     otherwise attribute groups (mode, owner, mtime, xattrs) merge
-//     separately, one-side changes win, remote wins a group both changed
-//     (MetadataConflict) except mtime, where the later one wins;
-//   - both sides have a directory (changed, or both created it): it is merged
-//     recursively and its attributes as above;
-//   - a directory on one side and a non-directory on the other: the
-//     directory keeps the name (merged against base with the other side
-//     treated as having deleted it), the non-directory gets a conflict name
-//     (FileDirConflict);
-//   - deleted on one side and changed on the other: the change survives
-//     (DeleteModifyConflict). For a directory this is recursive: what the
-//     changing side left unchanged inside it is deleted, what it changed
-//     survives, and the directory goes away only if nothing changed survives
-//     and its attributes are unchanged.
-//
+// tree IDs (the zero ID is an empty tree), by the rules of Resolve (see
+// resolve.go). Trees whose IDs say which side changed are not loaded: a
+// directory unchanged on one side takes the other side's subtree as is.
 // Conflict-copy names come from ConflictName with a counter when a name is
 // taken. Errors from load are returned wrapped with the path.
 func Merge(base, local, remote chunkstore.ID, load Loader, opt MergeOptions) (*MergeResult, error) {
-	if opt.RemoteDevice == "" {
-		opt.RemoteDevice = "remote"
-	}
 	m := merger{load: load, opt: opt}
 	id, dir, err := m.dir(base, local, remote, "")
 	if err != nil {
@@ -123,11 +95,10 @@ func (m *merger) dir(b, l, r chunkstore.ID, path string) (chunkstore.ID, *Dir, e
 	return id, nil, nil
 }
 
-// copyReq is a displaced version waiting for its conflict name.
+// copyReq is a displaced local version waiting for its conflict name.
 type copyReq struct {
-	entry     Entry
-	fromLocal bool
-	conflict  int // index in m.conflicts
+	node     node
+	conflict int // index in m.conflicts
 }
 
 func (m *merger) load3(bID, lID, rID chunkstore.ID, path string) (chunkstore.ID, *Dir, error) {
@@ -158,14 +129,11 @@ func (m *merger) load3(bID, lID, rID chunkstore.ID, path string) (chunkstore.ID,
 	// takes a name that a later entry needs.
 	taken := func(n string) bool { _, ok := out.nodes[n]; return ok }
 	for _, c := range copies {
-		dev := m.opt.Device
-		if !c.fromLocal {
-			dev = m.opt.RemoteDevice
-		}
-		c.entry.Name = uniqueConflictName(c.entry.Name, dev, m.opt.Time, taken)
-		c.entry.LinkID, c.entry.Nlink = 0, 0 // a copy is a new inode, whatever its version was linked to
-		out.nodes[c.entry.Name] = &node{entry: c.entry}
-		m.conflicts[c.conflict].CopyPath = joinPath(path, c.entry.Name)
+		e := &c.node.entry
+		e.Name = UniqueConflictName(e.Name, e.Type == TypeDir, m.opt.Device, m.opt.Time, taken)
+		e.LinkID, e.Nlink = 0, 0 // a copy is a new inode, whatever its version was linked to
+		out.nodes[e.Name] = &c.node
+		m.conflicts[c.conflict].CopyPath = joinPath(path, e.Name)
 	}
 	return chunkstore.ID{}, out, nil
 }
@@ -192,152 +160,119 @@ func take(l *[]Entry, name string) *Entry {
 	return e
 }
 
-func same(a, b *Entry) bool {
-	if a == nil || b == nil {
-		return a == b
-	}
-	return a.Equal(b)
-}
-
 func isDir(e *Entry) bool { return e != nil && e.Type == TypeDir }
-
-// subtreeOf is the tree of e when it is a directory, else the empty tree.
-func subtreeOf(e *Entry) chunkstore.ID {
-	if isDir(e) {
-		return e.Subtree
-	}
-	return chunkstore.ID{}
-}
 
 func (m *merger) conflict(c Conflict) int {
 	m.conflicts = append(m.conflicts, c)
 	return len(m.conflicts) - 1
 }
 
-// entry merges one name (b, l, r may each be nil) into out and returns the
-// displaced versions that need conflict names.
+// entry merges one name (b, l, r may each be nil) into out by Resolve's
+// decision and returns the local versions that need conflict names.
 func (m *merger) entry(out *Dir, b, l, r *Entry, path string) ([]copyReq, error) {
-	put := func(e *Entry) {
-		if e != nil {
-			out.nodes[e.Name] = &node{entry: *e}
+	put := func(n node) { out.nodes[n.entry.Name] = &n }
+	d := Resolve(b, l, r, false)
+	var copies []copyReq
+	copyLocal := func(n node, kind ConflictKind) {
+		i := m.conflict(Conflict{Kind: kind, Path: path, CopyFromLocal: true})
+		copies = append(copies, copyReq{node: n, conflict: i})
+	}
+	switch d.Action {
+	case Keep:
+		if d.Conflict != 0 {
+			m.conflict(Conflict{Kind: d.Conflict, Path: path})
 		}
-	}
-	switch {
-	case same(l, r), same(b, l):
-		put(r)
+		if l != nil {
+			put(node{entry: *l})
+		}
 		return nil, nil
-	case same(b, r):
-		put(l)
+	case Take:
+		if d.CopyLocal {
+			copyLocal(node{entry: *l}, d.Conflict)
+		} else if d.Conflict != 0 {
+			m.conflict(Conflict{Kind: d.Conflict, Path: path})
+		}
+		if r != nil {
+			put(node{entry: *r})
+		}
+		return copies, nil
+	case SetAttrs, SetContent:
+		e := *l
+		if d.Action == SetContent {
+			e = *r
+		}
+		d.Attrs.Apply(&e)
+		if d.Conflict != 0 {
+			m.conflict(Conflict{Kind: d.Conflict, Path: path})
+		}
+		put(node{entry: e})
 		return nil, nil
-	case isDir(l) && isDir(r):
-		return nil, m.bothDirs(out, b, l, r, path)
-	case isDir(l):
-		return m.oneDir(out, b, l, r, true, path)
-	case isDir(r):
-		return m.oneDir(out, b, r, l, false, path)
-	case l == nil || r == nil:
-		put(l)
-		put(r)
-		m.conflict(Conflict{Kind: DeleteModifyConflict, Path: path})
+	case MergeDirs:
+		id, sub, err := m.dir(d.Base, l.Subtree, r.Subtree, path)
+		if err != nil {
+			return nil, err
+		}
+		e := *r
+		d.Attrs.Apply(&e)
+		if e.Subtree = id; sub == nil && id == l.Subtree {
+			e.Totals = l.Totals // local's stored tree is the answer (else remote's, as e has)
+		}
+		if d.Conflict != 0 {
+			m.conflict(Conflict{Kind: d.Conflict, Path: path})
+		}
+		put(node{entry: e, dir: sub})
 		return nil, nil
-	}
-	if isDir(b) {
-		b = nil // a directory replaced by files on both sides: no common base
-	}
-	var e Entry
-	switch {
-	case l.sameContent(r), b != nil && b.sameContent(l):
-		e = *r
-	case b != nil && b.sameContent(r):
-		e = *l
-	default:
-		put(r)
-		i := m.conflict(Conflict{Kind: ContentConflict, Path: path, CopyFromLocal: true})
-		return []copyReq{{entry: *l, fromLocal: true, conflict: i}}, nil
-	}
-	m.mergeAttrs(&e, b, l, r, path)
-	put(&e)
-	return nil, nil
-}
-
-// bothDirs merges a directory both sides have and changed differently.
-func (m *merger) bothDirs(out *Dir, b, l, r *Entry, path string) error {
-	id, sub, err := m.dir(subtreeOf(b), l.Subtree, r.Subtree, path)
-	if err != nil {
-		return err
-	}
-	if !isDir(b) {
-		b = nil
-	}
-	e := *r
-	m.mergeAttrs(&e, b, l, r, path)
-	if e.Subtree = id; sub == nil && id == l.Subtree {
-		e.Totals = l.Totals // local's stored tree is the answer (else remote's, as e has)
-	}
-	out.nodes[e.Name] = &node{entry: e, dir: sub}
-	return nil
-}
-
-// oneDir handles a directory d on one side (local when dirLocal) against a
-// non-directory or nothing (other) on the other side.
-func (m *merger) oneDir(out *Dir, b, d, other *Entry, dirLocal bool, path string) ([]copyReq, error) {
-	bs, ds := subtreeOf(b), d.Subtree
-	// The other side has no directory here: to it, everything of base's
-	// directory is deleted.
-	l, r := ds, chunkstore.ID{}
-	if !dirLocal {
-		l, r = r, l
-	}
-	before := len(m.conflicts)
-	id, sub, err := m.dir(bs, l, r, path)
-	if err != nil {
-		return nil, err
-	}
-	empty := sub != nil && sub.Len() == 0
-	if other == nil && empty && isDir(b) && b.sameMeta(d) {
-		return nil, nil // only deletions inside: the directory's deletion stands
-	}
-	e := *d
-	e.Subtree = id // stored: d's own tree, with d's totals; else Build sets both
-	out.nodes[e.Name] = &node{entry: e, dir: sub}
-	if other == nil {
-		if len(m.conflicts) == before { // else the changes inside are reported
+	case Prune:
+		// Local's directory against the empty one: what local changed
+		// inside survives.
+		before := len(m.conflicts)
+		id, sub, err := m.dir(d.Base, l.Subtree, chunkstore.ID{}, path)
+		if err != nil {
+			return nil, err
+		}
+		e := *l
+		e.Subtree = id // stored: l's own tree, with l's totals; else Build sets both
+		left := sub == nil || sub.Len() > 0 || !l.sameMeta(b)
+		switch {
+		case !left:
+			if r != nil {
+				put(node{entry: *r})
+			}
+		case r == nil:
+			if len(m.conflicts) == before { // else the changes inside are reported
+				m.conflict(Conflict{Kind: DeleteModifyConflict, Path: path})
+			}
+			put(node{entry: e, dir: sub})
+		default:
+			copyLocal(node{entry: e, dir: sub}, FileDirConflict)
+			put(node{entry: *r})
+		}
+		return copies, nil
+	case Restore:
+		// Remote's directory against the empty one: what the remote
+		// changed inside comes back.
+		before := len(m.conflicts)
+		id, sub, err := m.dir(d.Base, chunkstore.ID{}, r.Subtree, path)
+		if err != nil {
+			return nil, err
+		}
+		if sub != nil && sub.Len() == 0 && r.sameMeta(b) {
+			// Only deletions inside: local's deletion (or its
+			// replacement) stands.
+			if l != nil {
+				put(node{entry: *l})
+			}
+			return nil, nil
+		}
+		if d.CopyLocal {
+			copyLocal(node{entry: *l}, d.Conflict)
+		} else if len(m.conflicts) == before {
 			m.conflict(Conflict{Kind: DeleteModifyConflict, Path: path})
 		}
-		return nil, nil
+		e := *r
+		e.Subtree = id
+		put(node{entry: e, dir: sub})
+		return copies, nil
 	}
-	i := m.conflict(Conflict{Kind: FileDirConflict, Path: path, CopyFromLocal: !dirLocal})
-	return []copyReq{{entry: *other, fromLocal: !dirLocal, conflict: i}}, nil
-}
-
-// mergeAttrs sets e's mode, owner, mtime and xattrs from a three-way merge
-// of b (nil: none), l and r, recording a MetadataConflict when both sides
-// set mode, owner or xattrs differently.
-func (m *merger) mergeAttrs(e *Entry, b, l, r *Entry, path string) {
-	conflict := false
-	pick := func(eq func(x, y *Entry) bool) *Entry {
-		switch {
-		case eq(l, r), b != nil && eq(b, l):
-			return r
-		case b != nil && eq(b, r):
-			return l
-		}
-		conflict = true
-		return r
-	}
-	e.Mode = pick(func(x, y *Entry) bool { return x.Mode == y.Mode }).Mode
-	o := pick(func(x, y *Entry) bool { return x.UID == y.UID && x.GID == y.GID })
-	e.UID, e.GID = o.UID, o.GID
-	e.Xattrs = pick(func(x, y *Entry) bool { return xattrsEqual(x.Xattrs, y.Xattrs) }).Xattrs
-	switch {
-	case l.MtimeNs == r.MtimeNs, b != nil && b.MtimeNs == l.MtimeNs:
-		e.MtimeNs = r.MtimeNs
-	case b != nil && b.MtimeNs == r.MtimeNs:
-		e.MtimeNs = l.MtimeNs
-	default:
-		e.MtimeNs = max(l.MtimeNs, r.MtimeNs)
-	}
-	if conflict {
-		m.conflict(Conflict{Kind: MetadataConflict, Path: path})
-	}
+	return nil, fmt.Errorf("merge %q: %w: action %v", path, ErrInvalid, d.Action)
 }

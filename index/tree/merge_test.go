@@ -36,7 +36,7 @@ func conflictStrings(cs []Conflict) []string {
 // flattened form and the merge result.
 func runMerge(t *testing.T, s *memStore, b, l, r chunkstore.ID) (map[string]string, *MergeResult) {
 	t.Helper()
-	res, err := Merge(b, l, r, s.load, MergeOptions{Device: "laptop", RemoteDevice: "desk", Time: mergeTime})
+	res, err := Merge(b, l, r, s.load, MergeOptions{Device: "laptop", Time: mergeTime})
 	if err != nil {
 		t.Fatalf("Merge: %v", err)
 	}
@@ -126,18 +126,38 @@ func TestMerge(t *testing.T) {
 			conflicts: []string{"file-vs-directory x.md -> x (conflict laptop " + stamp + ").md"},
 		},
 		"local directory vs remote file": {
-			base:      spec{"x": file("old")},
-			local:     spec{"x/in": file("I")},
-			remote:    spec{"x": file("F")},
-			want:      map[string]string{"x": "d", "x/in": "f:I", "x (conflict desk " + stamp + ")": "f:F"},
-			conflicts: []string{"file-vs-directory x -> x (conflict desk " + stamp + ")"},
+			base:      spec{"x.d": file("old")},
+			local:     spec{"x.d/in": file("I")},
+			remote:    spec{"x.d": file("F")},
+			want:      map[string]string{"x.d": "f:F", "x.d (conflict laptop " + stamp + ")": "d", "x.d (conflict laptop " + stamp + ")/in": "f:I"},
+			conflicts: []string{"file-vs-directory x.d -> x.d (conflict laptop " + stamp + ")"},
 		},
 		"directory replaced by a file, changed inside on the other side": {
 			base:      spec{"x/a": file("A"), "x/b": file("B")},
 			local:     spec{"x/a": file("A"), "x/b": file("B2")},
 			remote:    spec{"x": symlink("elsewhere")},
-			want:      map[string]string{"x": "d", "x/b": "f:B2", "x (conflict desk " + stamp + ")": "l:elsewhere"},
-			conflicts: []string{"delete-vs-modify x/b", "file-vs-directory x -> x (conflict desk " + stamp + ")"},
+			want:      map[string]string{"x": "l:elsewhere", "x (conflict laptop " + stamp + ")": "d", "x (conflict laptop " + stamp + ")/b": "f:B2"},
+			conflicts: []string{"delete-vs-modify x/b", "file-vs-directory x -> x (conflict laptop " + stamp + ")"},
+		},
+		"directory replaced by a file, unchanged on the other side": {
+			base:   spec{"x/a": file("A")},
+			local:  spec{"x/a": file("A"), "y": file("Y2")},
+			remote: spec{"x": symlink("elsewhere")},
+			want:   map[string]string{"x": "l:elsewhere", "y": "f:Y2"},
+		},
+		"file replaced by a directory, directory changed on the other side": {
+			base:      spec{"x/a": file("A"), "x/b": file("B")},
+			local:     spec{"x": file("F")},
+			remote:    spec{"x/a": file("A2"), "x/b": file("B")},
+			want:      map[string]string{"x": "d", "x/a": "f:A2", "x (conflict laptop " + stamp + ")": "f:F"},
+			conflicts: []string{"delete-vs-modify x/a", "file-vs-directory x -> x (conflict laptop " + stamp + ")"},
+		},
+		"rename on one side, edit of the renamed file on the other": {
+			base:      spec{"a.txt": file("A")},
+			local:     spec{"b.txt": file("A")},
+			remote:    spec{"a.txt": file("A2")},
+			want:      map[string]string{"a.txt": "f:A2", "b.txt": "f:A"},
+			conflicts: []string{"delete-vs-modify a.txt"},
 		},
 		"directory deleted vs its mode changed": {
 			base:      spec{"d/x": file("X")},
