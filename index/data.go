@@ -283,7 +283,15 @@ func (db *DB) CommitData(ctx context.Context, ino uint64, c DataCommit) (Staging
 		if err := insertExtentsTx(tx, ino, c.Insert); err != nil {
 			return err
 		}
-		return db.markDirtyTx(tx, ino, DirtyData)
+		if err := db.markDirtyTx(tx, ino, DirtyData); err != nil {
+			return err
+		}
+		if db.isDisplaced(ino) {
+			// Written after a pull took its last name (it was open):
+			// the write must not be lost.
+			return db.resurrectTx(tx, ino)
+		}
+		return nil
 	})
 	if err != nil {
 		return s, fmt.Errorf("commit data of %d: %w", ino, err)

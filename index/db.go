@@ -80,8 +80,15 @@ type DB struct {
 	// the kernel sends for every inode it drops, runs a query only for
 	// these: a walk of a large tree makes the kernel forget inodes by the
 	// thousand. Open starts it empty (purgeOrphans deleted every orphan).
-	omu     sync.Mutex // a leaf lock
+	omu     sync.Mutex // a leaf lock; guards orphans and displaced
 	orphans map[uint64]struct{}
+	// displaced holds the inodes a pull took the last name of (a
+	// superset: the displaced table's rows): CommitData of one links it
+	// back as a conflict copy (resurrectTx).
+	displaced map[uint64]struct{}
+	// device names this machine in conflict copies the index makes
+	// (SetDevice); under wmu.
+	device string
 
 	rmu    sync.Mutex
 	rstmts map[string]*sql.Stmt // the read pool's (database/sql prepares them once per connection)
@@ -127,7 +134,8 @@ func Open(ctx context.Context, path string, opts Options, log *zap.Logger) (*DB,
 		return nil, fmt.Errorf("open index %s: %w", path, mapErr(err))
 	}
 	db := &DB{path: path, log: log, now: opts.Now, onFull: opts.OnFull, w: w, wdb: wdb, unpersisted: map[uint64]int{},
-		stmts: map[string]*sql.Stmt{}, rstmts: map[string]*sql.Stmt{}, orphans: map[uint64]struct{}{}}
+		stmts: map[string]*sql.Stmt{}, rstmts: map[string]*sql.Stmt{}, orphans: map[uint64]struct{}{},
+		displaced: map[uint64]struct{}{}, device: "unknown"}
 	if err := db.migrate(ctx, opts); err != nil {
 		w.Close()
 		wdb.Close()
@@ -155,10 +163,29 @@ func Open(ctx context.Context, path string, opts Options, log *zap.Logger) (*DB,
 		db.Close()
 		return nil, err
 	}
+	if err := db.loadDisplaced(ctx); err != nil {
+		db.Close()
+		return nil, err
+	}
 	if n > 0 {
 		log.Info("purged orphan inodes left by an unclean shutdown", zap.Int("count", n))
 	}
 	return db, nil
+}
+
+// loadDisplaced fills db.displaced from the displaced table (after
+// purgeOrphans, which deleted the rows of orphans).
+func (db *DB) loadDisplaced(ctx context.Context) error {
+	return db.read(ctx, func(tx querier) error {
+		inos, err := queryInos(tx, `SELECT ino FROM displaced`)
+		for _, ino := range inos {
+			db.displaced[ino] = struct{}{}
+		}
+		if err != nil {
+			return fmt.Errorf("open index %s: %w", db.path, err)
+		}
+		return nil
+	})
 }
 
 // PageSize is the page size of a new index file. Every commit appends

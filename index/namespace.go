@@ -476,6 +476,9 @@ func (db *DB) Forget(ctx context.Context, ino uint64) (staging string, deleted b
 	}
 	if deleted {
 		db.xattrs.remove(ino) // inode numbers are never reused
+		db.omu.Lock()
+		delete(db.displaced, ino)
+		db.omu.Unlock()
 	}
 	return staging, deleted, nil
 }
@@ -492,6 +495,7 @@ func deleteInodeTx(tx querier, ino uint64) (string, error) {
 		`DELETE FROM extents WHERE ino = ?`,
 		`DELETE FROM staging WHERE ino = ?`,
 		`DELETE FROM dirty WHERE ino = ?`,
+		`DELETE FROM displaced WHERE ino = ?`,
 	} {
 		if _, err := tx.Exec(q, ino); err != nil {
 			return "", err

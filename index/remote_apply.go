@@ -64,6 +64,11 @@ func (db *DB) ApplyCommit(ctx context.Context, a Applied) (ApplyResult, error) {
 			return err
 		}
 		for ino, d := range a.Dirs {
+			// The new tree is the base of its names: renames before it
+			// are in it.
+			if _, err := tx.Exec(`DELETE FROM departed WHERE parent = ?`, ino); err != nil {
+				return err
+			}
 			t := d.Totals
 			if _, err := tx.Exec(`UPDATE inodes SET tree_id = ?, sub_files = ?, sub_dirs = ?, sub_bytes = ?, sub_chunks = ?
 				WHERE ino = ? AND mode & ? = ?`, d.ID[:], t.Files, t.Dirs, t.Bytes, t.Chunks, ino, sIFMT, sIFDIR); err != nil {

@@ -318,7 +318,7 @@ func (db *DB) insertTreeTx(tx querier, dir uint64, t *tree.Tree, mans map[chunks
 	subdirs := 0
 	for i := range t.Entries {
 		e := &t.Entries[i]
-		ino, joined, err := db.entryInodeTx(tx, e)
+		ino, err := db.loadEntryTx(tx, e, func(id chunkstore.ID) *tree.Manifest { return mans[id] }, seen)
 		if err != nil {
 			return fmt.Errorf("entry %q: %w", e.Name, err)
 		}
@@ -328,41 +328,68 @@ func (db *DB) insertTreeTx(tx querier, dir uint64, t *tree.Tree, mans map[chunks
 		if _, err := tx.Exec(qLoadDentry, dir, e.Name, ino, FirstCookie+i); err != nil {
 			return fmt.Errorf("entry %q: %w", e.Name, err)
 		}
-		if joined {
-			continue
-		}
-		if len(e.Xattrs) > 0 {
-			db.xattrs.add(ino) // before the commit, as SetXattr
-		}
-		for _, x := range e.Xattrs {
-			if _, err := tx.Exec(qLoadXattr, ino, x.Name, x.Value); err != nil {
-				return fmt.Errorf("entry %q xattr %q: %w", e.Name, x.Name, err)
-			}
-		}
-		refs := e.Chunks
-		if !e.Manifest.IsZero() {
-			m := mans[e.Manifest]
-			if m == nil {
-				return fmt.Errorf("entry %q: manifest %s not loaded", e.Name, e.Manifest)
-			}
-			refs = m.Chunks
-		}
-		var off int64
-		for _, r := range refs {
-			if _, err := tx.Exec(qLoadExtent, ino, off, int64(r.Length), r.ID[:]); err != nil {
-				return fmt.Errorf("entry %q extent at %d: %w", e.Name, off, err)
-			}
-			off += int64(r.Length)
-			if !seen[r.ID] {
-				seen[r.ID] = true
-				if _, err := tx.Exec(qLoadChunkLen, r.ID[:], int64(r.Length)); err != nil {
-					return err
-				}
-			}
-		}
 	}
 	_, err := tx.Exec(`UPDATE inodes SET loaded = 1, nlink = ? WHERE ino = ?`, 2+subdirs, dir)
 	return err
+}
+
+// loadEntryTx returns the inode of tree entry e, inserting it with its
+// xattrs and extents (a manifest file's from mans) unless it is another
+// name of an inode loaded before (joinLinkTx). seen, when set, holds the
+// chunks whose lengths were recorded already. It inserts no entry.
+func (db *DB) loadEntryTx(tx querier, e *tree.Entry, mans func(chunkstore.ID) *tree.Manifest, seen map[chunkstore.ID]bool) (uint64, error) {
+	refs, err := entryRefs(e, mans)
+	if err != nil {
+		return 0, err
+	}
+	ino, joined, err := db.entryInodeTx(tx, e)
+	if err != nil || joined {
+		return ino, err
+	}
+	return ino, db.entryContentTx(tx, ino, e, refs, seen)
+}
+
+// entryRefs returns the chunks of tree entry e: inline, or its manifest's
+// (from mans; an error when it has not been fetched).
+func entryRefs(e *tree.Entry, mans func(chunkstore.ID) *tree.Manifest) ([]tree.ChunkRef, error) {
+	if e.Manifest.IsZero() {
+		return e.Chunks, nil
+	}
+	m := mans(e.Manifest)
+	if m == nil {
+		return nil, fmt.Errorf("manifest %s not loaded", e.Manifest)
+	}
+	return m.Chunks, nil
+}
+
+// entryContentTx inserts the xattrs of the new inode ino of entry e and,
+// for a file, its extents refs and their chunks' lengths (see loadEntryTx
+// for seen).
+func (db *DB) entryContentTx(tx querier, ino uint64, e *tree.Entry, refs []tree.ChunkRef, seen map[chunkstore.ID]bool) error {
+	if len(e.Xattrs) > 0 {
+		db.xattrs.add(ino) // before the commit, as SetXattr
+	}
+	for _, x := range e.Xattrs {
+		if _, err := tx.Exec(qLoadXattr, ino, x.Name, x.Value); err != nil {
+			return fmt.Errorf("xattr %q: %w", x.Name, err)
+		}
+	}
+	var off int64
+	for _, r := range refs {
+		if _, err := tx.Exec(qLoadExtent, ino, off, int64(r.Length), r.ID[:]); err != nil {
+			return fmt.Errorf("extent at %d: %w", off, err)
+		}
+		off += int64(r.Length)
+		if seen == nil || !seen[r.ID] {
+			if seen != nil {
+				seen[r.ID] = true
+			}
+			if _, err := tx.Exec(qLoadChunkLen, r.ID[:], int64(r.Length)); err != nil {
+				return err
+			}
+		}
+	}
+	return nil
 }
 
 // entryInodeTx returns the inode of tree entry e: the inode of an earlier

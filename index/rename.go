@@ -96,6 +96,16 @@ func (db *DB) renameTx(tx querier, oldParent uint64, oldName string, newParent u
 			}
 		}
 	}
+	// A pull that finds the remote changed a name renamed away here
+	// follows the change to where it went (departed).
+	if err := noteDepartedTx(tx, oldParent, oldName, src.Ino); err != nil {
+		return rm, err
+	}
+	if flags&RenameExchange != 0 {
+		if err := noteDepartedTx(tx, newParent, newName, dst.Ino); err != nil {
+			return rm, err
+		}
+	}
 	now := db.nowNS()
 	if flags&RenameExchange != 0 {
 		if _, err := tx.Exec(`UPDATE dentries SET ino = ? WHERE parent = ? AND name = ?`, dst.Ino, oldParent, oldName); err != nil {
