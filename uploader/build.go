@@ -246,7 +246,7 @@ func (a *attempt) oldTree(ctx context.Context, dir uint64, have *tree.Tree) (*tr
 	if err != nil || id.IsZero() {
 		return &tree.Tree{}, err
 	}
-	return bucket.NewLoader(a.u.store).Tree(ctx, id)
+	return a.u.load.Tree(ctx, id)
 }
 
 // setLink sets the hard link of ent, the entry of e, a non-directory: an

@@ -23,6 +23,7 @@ import (
 	"github.com/cloudfs/cloudfs/index"
 	"github.com/cloudfs/cloudfs/index/bucket"
 	"github.com/cloudfs/cloudfs/index/tree"
+	"github.com/cloudfs/cloudfs/uploader/pull"
 )
 
 const (
@@ -45,7 +46,9 @@ type fixture struct {
 	cache   *cache.Cache
 	up      *Uploader
 	staging string
-	device  string // "" is "test"
+	device  string       // "" is "test"
+	pulls   bool         // the uploader has a Puller (set before open)
+	puller  *pull.Puller // with pulls
 }
 
 func testVolume() chunkstore.Volume {
@@ -85,8 +88,15 @@ func (f *fixture) open() {
 	if device == "" {
 		device = "test"
 	}
-	up, err := New(db, f.hooked, c, testVolume(), Options{StagingDir: f.staging, Device: device,
-		MinBackoff: time.Millisecond, MaxBackoff: 10 * time.Millisecond}, log.Named("uploader"))
+	opts := Options{StagingDir: f.staging, Device: device, MinBackoff: time.Millisecond, MaxBackoff: 10 * time.Millisecond}
+	if f.pulls {
+		p, err := pull.New(db, f.hooked, bucket.NewLoader(f.hooked), pull.Options{Device: device}, log.Named("pull"))
+		if err != nil {
+			t.Fatal(err)
+		}
+		f.puller, opts.Puller = p, p
+	}
+	up, err := New(db, f.hooked, c, testVolume(), opts, log.Named("uploader"))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -95,10 +105,11 @@ func (f *fixture) open() {
 
 // peer returns another machine on f's store, device device, with a fresh
 // cache dir whose index mounts the store's head lazily (LoadRemote), as a
-// new mount does: nothing but the root's attributes is loaded.
+// new mount does: nothing but the root's attributes is loaded. It pulls
+// when f does.
 func (f *fixture) peer(device string) *fixture {
 	f.t.Helper()
-	p := &fixture{t: f.t, ctx: f.ctx, dir: f.t.TempDir(), mem: f.mem, store: f.store, hooked: f.hooked, device: device}
+	p := &fixture{t: f.t, ctx: f.ctx, dir: f.t.TempDir(), mem: f.mem, store: f.store, hooked: f.hooked, device: device, pulls: f.pulls}
 	p.open()
 	head, _, ok, err := bucket.ReadHead(p.ctx, p.mem)
 	if err != nil || !ok {

@@ -18,10 +18,14 @@ import (
 )
 
 // ErrHeadMoved is returned (wrapped) by a round that found head moved by
-// another device since the base commit: the round wrote no head, its
-// entries stay queued, and the remote head is recorded (index
-// MetaRemoteHead) for the multi-device merge, which is not implemented yet.
-var ErrHeadMoved = errors.New("remote head moved; merge not yet supported")
+// another device since the base commit and could not merge it (no Puller,
+// or the head kept moving): the round wrote no head, its entries stay
+// queued, and the remote head is recorded (index MetaRemoteHead).
+var ErrHeadMoved = bucket.ErrHeadMoved
+
+// maxMerges bounds the pulls one round makes when other devices keep
+// committing before it.
+const maxMerges = 5
 
 // RoundResult summarises a round.
 type RoundResult struct {
@@ -45,13 +49,48 @@ var (
 
 // Round runs one round now and waits for it: with urgent set it ignores
 // the settle delay and retry times (SyncNow, WaitCommitted), otherwise it
-// takes settled entries that are due. Run calls it; tests and tools may
-// call it directly (rounds never overlap). A round with nothing to do
-// returns a zero RoundResult.
+// takes settled entries that are due. A round that finds head moved by
+// another device (before it starts, or when its head swap is refused)
+// pulls that commit through Options.Puller, which merges it with the
+// queued changes, and starts again on top of it. Run calls it; tests and
+// tools may call it directly (rounds never overlap). A round with nothing
+// to do returns a zero RoundResult.
 func (u *Uploader) Round(ctx context.Context, urgent bool) (RoundResult, error) {
 	u.roundMu.Lock()
 	defer u.roundMu.Unlock()
 	defer u.roundFinished()
+	for merges := 0; ; merges++ {
+		a, err := u.roundOnce(ctx, urgent)
+		if a == nil {
+			return RoundResult{}, err
+		}
+		if err == nil {
+			u.mu.Lock()
+			u.stats.lastError = ""
+			u.mu.Unlock()
+			return a.res, nil
+		}
+		if !errors.Is(err, ErrHeadMoved) || u.opts.Puller == nil || merges == maxMerges || ctx.Err() != nil {
+			u.fail(ctx, a, err)
+			return a.res, err
+		}
+		// Another device committed first: what this attempt wrote stays
+		// for the next one (content-addressed), or for gc.
+		u.recordOrphans(ctx, a)
+		u.log.Info("head moved; merging the other device's commit before committing", zap.Error(err))
+		if _, perr := u.opts.Puller.Pull(ctx); perr != nil {
+			u.setPullError(perr)
+			err = fmt.Errorf("%w; the pull failed: %w", err, perr)
+			u.fail(ctx, a, err)
+			return a.res, err
+		}
+		u.setPullError(nil)
+	}
+}
+
+// roundOnce is one attempt of Round: it returns nil when nothing is
+// queued.
+func (u *Uploader) roundOnce(ctx context.Context, urgent bool) (*attempt, error) {
 	now := u.opts.Now()
 	settled, due := now.Add(-u.opts.SettleDelay), now
 	if urgent {
@@ -59,20 +98,13 @@ func (u *Uploader) Round(ctx context.Context, urgent bool) (RoundResult, error) 
 	}
 	items, err := u.db.NextDirty(ctx, settled, due, u.opts.BatchLimit)
 	if err != nil || len(items) == 0 {
-		return RoundResult{}, err
+		return nil, err
 	}
 	a := &attempt{u: u, items: items, res: RoundResult{Items: len(items)},
 		refs: map[uint64][]chunkstore.Ref{}, failed: map[uint64]error{}, busy: map[uint64]bool{}}
 	u.setUploading(len(items))
 	defer u.setUploading(0)
-	if err := a.run(ctx); err != nil {
-		u.fail(ctx, a, err)
-		return a.res, err
-	}
-	u.mu.Lock()
-	u.stats.lastError = ""
-	u.mu.Unlock()
-	return a.res, nil
+	return a, a.run(ctx)
 }
 
 // attempt is the state of one round.
@@ -97,7 +129,7 @@ func (a *attempt) run(ctx context.Context) error {
 	for i, it := range a.items {
 		inos[i] = it.Ino
 	}
-	load := bucket.NewLoader(u.store)
+	load := u.load
 	if slices.Contains(inos, index.RootIno) {
 		// The root's own attributes may change before anything loaded it
 		// (it has no parent to load first); the commit rebuilds it.
@@ -235,11 +267,12 @@ func (a *attempt) commit(ctx context.Context, root index.DirTree, parentID chunk
 	if err := u.db.SetMeta(ctx, index.MetaPendingCommit, id[:]); err != nil {
 		return id, err
 	}
-	if _, err := u.store.Put(ctx, chunkstore.HeadKey, []byte(id.String()), cond); err != nil {
-		if errors.Is(err, chunkstore.ErrPrecondition) {
-			return id, fmt.Errorf("%w: swap of head to %s refused: %v", ErrHeadMoved, id, err)
-		}
-		return id, fmt.Errorf("swap head to %s: %w", id, err)
+	tag, err := bucket.SwapHead(ctx, u.store, id, cond.IfMatch)
+	if err != nil {
+		return id, err
+	}
+	if u.opts.Puller != nil {
+		u.opts.Puller.NoteHead(tag)
 	}
 	u.log.Info("committed", zap.Stringer("commit", id), zap.Stringer("root", root.ID),
 		zap.Uint64("generation", c.Generation), zap.Int("files", len(a.content)),
@@ -303,9 +336,7 @@ func (u *Uploader) fail(ctx context.Context, a *attempt, cause error) {
 	bg, cancel := context.WithTimeout(context.WithoutCancel(ctx), 30*time.Second)
 	defer cancel()
 	now := u.opts.Now()
-	if err := u.db.AddOrphanCandidates(bg, a.written, now); err != nil {
-		u.log.Error("record orphan candidates", zap.Int("keys", len(a.written)), zap.Error(err))
-	}
+	u.recordOrphans(bg, a)
 	u.mu.Lock()
 	u.stats.lastError = cause.Error()
 	u.mu.Unlock()
@@ -321,6 +352,16 @@ func (u *Uploader) fail(ctx context.Context, a *attempt, cause error) {
 		if err := u.db.FailDirty(bg, it.Ino, cause, next); err != nil && !errors.Is(err, index.ErrNotFound) {
 			u.log.Error("record upload failure", zap.Uint64("ino", it.Ino), zap.Error(err))
 		}
+	}
+}
+
+// recordOrphans records what the failed attempt a wrote as orphan
+// candidates.
+func (u *Uploader) recordOrphans(ctx context.Context, a *attempt) {
+	ctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 30*time.Second)
+	defer cancel()
+	if err := u.db.AddOrphanCandidates(ctx, a.written, u.opts.Now()); err != nil {
+		u.log.Error("record orphan candidates", zap.Int("keys", len(a.written)), zap.Error(err))
 	}
 }
 

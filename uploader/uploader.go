@@ -13,13 +13,14 @@ import (
 	"github.com/cloudfs/cloudfs/chunkstore"
 	"github.com/cloudfs/cloudfs/chunkstore/cache"
 	"github.com/cloudfs/cloudfs/index"
+	"github.com/cloudfs/cloudfs/index/bucket"
 	"github.com/cloudfs/cloudfs/index/tree"
 )
 
 // Defaults of Options.
 const (
-	DefaultSettleDelay  = 2 * time.Second
-	DefaultPollInterval = 500 * time.Millisecond
+	DefaultSettleDelay   = 2 * time.Second
+	DefaultQueueInterval = 500 * time.Millisecond
 	DefaultConcurrency  = 8
 	DefaultMinBackoff   = time.Second
 	DefaultMaxBackoff   = 5 * time.Minute
@@ -28,6 +29,23 @@ const (
 
 // ErrNotRunning is returned by SyncNow when Run is not running.
 var ErrNotRunning = errors.New("uploader not running")
+
+// Puller brings other devices' commits into the index: package
+// uploader/pull's Puller. Pull is only called with no round running.
+type Puller interface {
+	// Changed reports whether head may have moved since the last Pull or
+	// NoteHead (one request).
+	Changed(ctx context.Context) (bool, error)
+	// Pull merges the remote head into the index unless it is the base
+	// commit (or this machine's pending commit), and reports whether it
+	// did.
+	Pull(ctx context.Context) (bool, error)
+	// NoteHead records head's ETag after a round swapped it.
+	NoteHead(etag string)
+	// Acknowledge records the base commit in the bucket for gc, when it
+	// moved (rate-limited unless force).
+	Acknowledge(ctx context.Context, force bool) error
+}
 
 // Options configure New. Zero fields take the defaults.
 type Options struct {
@@ -39,8 +57,15 @@ type Options struct {
 	// SettleDelay is how long a queued file must go unchanged before a
 	// round takes it (SyncNow and WaitCommitted do not wait for it).
 	SettleDelay time.Duration
-	// PollInterval is how often Run looks at the queue.
-	PollInterval time.Duration
+	// QueueInterval is how often Run looks at the queue.
+	QueueInterval time.Duration
+	// Puller, when set, brings other devices' commits into the index: a
+	// round that finds head moved (or loses the head swap) pulls and
+	// tries again, SyncNow pulls first, and Run polls head every
+	// PullInterval (0: never; pulls then happen only on those
+	// occasions).
+	Puller       Puller
+	PullInterval time.Duration
 	// Concurrency bounds parallel store calls (tree puts, chunk checks)
 	// and parallel file chunking.
 	Concurrency int
@@ -49,6 +74,9 @@ type Options struct {
 	MinBackoff, MaxBackoff time.Duration
 	// BatchLimit bounds the queue entries one round takes.
 	BatchLimit int
+	// Loader reads the remote trees (shared with the mount's lazy loads,
+	// for its cache); nil means a Loader of its own.
+	Loader *bucket.Loader
 	// Now returns the current time (tests fix it); nil means time.Now.
 	Now func() time.Time
 }
@@ -58,6 +86,7 @@ type Options struct {
 type Uploader struct {
 	db    *index.DB
 	store chunkstore.Store
+	load  *bucket.Loader
 	cache *cache.Cache
 	vol   chunkstore.Volume
 	opts  Options
@@ -80,6 +109,7 @@ type counters struct {
 	lastCommitTime  time.Time
 	lastCommitStats tree.Stats // the volume's totals in lastCommit
 	lastError       string
+	pullError       string // the last failed pull or poll ("" after a good one)
 	chunks          cache.UploadStats // totals since New
 	rounds          int64
 }
@@ -107,7 +137,7 @@ func New(db *index.DB, store chunkstore.Store, c *cache.Cache, vol chunkstore.Vo
 		opts.Device = h
 	}
 	setDefault(&opts.SettleDelay, DefaultSettleDelay)
-	setDefault(&opts.PollInterval, DefaultPollInterval)
+	setDefault(&opts.QueueInterval, DefaultQueueInterval)
 	setDefault(&opts.Concurrency, DefaultConcurrency)
 	setDefault(&opts.MinBackoff, DefaultMinBackoff)
 	setDefault(&opts.MaxBackoff, DefaultMaxBackoff)
@@ -115,7 +145,10 @@ func New(db *index.DB, store chunkstore.Store, c *cache.Cache, vol chunkstore.Vo
 	if opts.Now == nil {
 		opts.Now = time.Now
 	}
-	return &Uploader{db: db, store: store, cache: c, vol: vol, opts: opts, log: log,
+	if opts.Loader == nil {
+		opts.Loader = bucket.NewLoader(store)
+	}
+	return &Uploader{db: db, store: store, load: opts.Loader, cache: c, vol: vol, opts: opts, log: log,
 		syncReq: make(chan syncRequest), kick: make(chan struct{}, 1), done: make(chan struct{})}, nil
 }
 
@@ -126,11 +159,12 @@ func setDefault[T comparable](v *T, def T) {
 	}
 }
 
-// Run is the background loop: a round every PollInterval (taking settled
-// entries), at once on SyncNow and WaitCommitted. It returns when ctx ends
-// (nil then), and rounds run on ctx: cancel it to stop; an interrupted
-// round changes nothing and its files stay queued. Entries failed
-// permanently by an earlier run are retried once at start.
+// Run is the background loop: a round every QueueInterval (taking settled
+// entries), at once on SyncNow and WaitCommitted, and a poll of head every
+// PullInterval (pulling when it moved). It returns when ctx ends (nil
+// then), and rounds run on ctx: cancel it to stop; an interrupted round
+// changes nothing and its files stay queued. Entries failed permanently by
+// an earlier run are retried once at start.
 func (u *Uploader) Run(ctx context.Context) error {
 	u.mu.Lock()
 	if u.running {
@@ -147,19 +181,76 @@ func (u *Uploader) Run(ctx context.Context) error {
 	if _, err := u.db.RetryFailed(ctx); err != nil {
 		u.log.Warn("retry failed uploads", zap.Error(err))
 	}
-	t := time.NewTicker(u.opts.PollInterval)
+	t := time.NewTicker(u.opts.QueueInterval)
 	defer t.Stop()
+	var pollC <-chan time.Time
+	if u.opts.Puller != nil && u.opts.PullInterval > 0 {
+		pt := time.NewTicker(u.opts.PullInterval)
+		defer pt.Stop()
+		pollC = pt.C
+		u.poll(ctx) // catch up at once with what happened while unmounted
+	}
 	for {
 		select {
 		case <-ctx.Done():
+			u.acknowledge(context.WithoutCancel(ctx), true)
 			return nil
 		case <-t.C:
 			u.logRound(u.Round(ctx, false))
+		case <-pollC:
+			u.poll(ctx)
 		case <-u.kick:
 			u.logRound(u.Round(ctx, true))
 		case req := <-u.syncReq:
 			req.reply <- u.sync(ctx, req.ctx)
 		}
+	}
+}
+
+// poll pulls when head moved, and acknowledges the base commit.
+func (u *Uploader) poll(ctx context.Context) {
+	changed, err := u.opts.Puller.Changed(ctx)
+	if err != nil {
+		u.setPullError(err)
+		if ctx.Err() == nil {
+			u.log.Debug("poll of head failed", zap.Error(err))
+		}
+		return
+	}
+	if changed {
+		if err := u.pull(ctx); err != nil && ctx.Err() == nil {
+			u.log.Warn("pull failed; retried at the next poll", zap.Error(err))
+		}
+	}
+	u.acknowledge(ctx, false)
+}
+
+// pull runs the Puller with no round running.
+func (u *Uploader) pull(ctx context.Context) error {
+	u.roundMu.Lock()
+	defer u.roundMu.Unlock()
+	_, err := u.opts.Puller.Pull(ctx)
+	u.setPullError(err)
+	return err
+}
+
+func (u *Uploader) setPullError(err error) {
+	u.mu.Lock()
+	defer u.mu.Unlock()
+	if err == nil {
+		u.stats.pullError = ""
+		return
+	}
+	u.stats.pullError = err.Error()
+}
+
+// acknowledge records the base commit in the bucket (for gc).
+func (u *Uploader) acknowledge(ctx context.Context, force bool) {
+	if u.opts.Puller == nil {
+		return
+	}
+	if err := u.opts.Puller.Acknowledge(ctx, force); err != nil && ctx.Err() == nil {
+		u.log.Debug("device record not written", zap.Error(err))
 	}
 }
 
@@ -169,12 +260,15 @@ func (u *Uploader) logRound(r RoundResult, err error) {
 	}
 }
 
-// SyncNow makes Run commit everything queued before the call: it retries
+// SyncNow makes Run bring the index and the bucket's head into
+// agreement: it pulls other devices' commits (with a Puller), retries
 // failed entries at once, runs rounds without settle delay until no entry
-// changed before the call is left, and returns nil, or the error why not
-// (a round's error, or the reason an entry failed). An entry changed again
-// after the call is not waited for. ctx bounds the wait; the rounds run on
-// Run's context. Without Run it returns ErrNotRunning.
+// changed before the call is left, and returns nil once head is the base
+// commit, or the error why not (a round's or a pull's error, the reason an
+// entry failed, a head moved by a device this mount cannot pull from). An
+// entry changed again after the call is not waited for. ctx bounds the
+// wait; the rounds run on Run's context. Without Run it returns
+// ErrNotRunning.
 func (u *Uploader) SyncNow(ctx context.Context) error {
 	u.mu.Lock()
 	running := u.running
@@ -199,7 +293,7 @@ func (u *Uploader) SyncNow(ctx context.Context) error {
 // maxSyncRounds bounds the rounds of one SyncNow.
 const maxSyncRounds = 8
 
-// sync runs SyncNow's rounds on the loop's context runCtx.
+// sync runs SyncNow's pulls and rounds on the loop's context runCtx.
 func (u *Uploader) sync(runCtx, callerCtx context.Context) error {
 	start := u.opts.Now()
 	if _, err := u.db.RetryFailed(runCtx); err != nil {
@@ -209,6 +303,11 @@ func (u *Uploader) sync(runCtx, callerCtx context.Context) error {
 	for range maxSyncRounds {
 		if err := callerCtx.Err(); err != nil {
 			return err
+		}
+		if u.opts.Puller != nil {
+			if err := u.pull(runCtx); err != nil {
+				return fmt.Errorf("pull: %w", err)
+			}
 		}
 		r, err := u.Round(runCtx, true)
 		if err != nil {
@@ -225,7 +324,14 @@ func (u *Uploader) sync(runCtx, callerCtx context.Context) error {
 			}
 		}
 		if len(old) == 0 {
-			return nil
+			synced, err := u.inSync(runCtx)
+			if err != nil || synced {
+				if err == nil {
+					u.acknowledge(runCtx, false)
+				}
+				return err
+			}
+			continue // another device committed meanwhile: pull it
 		}
 		busy = 0
 		for _, it := range old {
@@ -252,7 +358,32 @@ func (u *Uploader) sync(runCtx, callerCtx context.Context) error {
 	if busy != 0 {
 		return fmt.Errorf("sync: inode %d is still open for writing through another descriptor (it is uploaded once closed)", busy)
 	}
-	return fmt.Errorf("sync: still queued after %d rounds (files keep changing)", maxSyncRounds)
+	return fmt.Errorf("sync: still not in step with the remote after %d rounds (files keep changing, or other devices keep committing)", maxSyncRounds)
+}
+
+// inSync reports whether the bucket's head is the index's base commit
+// (both absent counts), with an error when it cannot be without a pull
+// this uploader cannot make.
+func (u *Uploader) inSync(ctx context.Context) (bool, error) {
+	head, _, ok, err := bucket.ReadHead(ctx, u.store)
+	if err != nil {
+		return false, err
+	}
+	base, err := u.db.Meta(ctx, index.MetaBaseCommit)
+	if err != nil && !errors.Is(err, index.ErrNotFound) {
+		return false, err
+	}
+	switch {
+	case !ok && len(base) == 0:
+		return true, nil // nothing committed yet, nothing to commit
+	case !ok:
+		return false, fmt.Errorf("the remote has no head, but this mount synced with commit %x before", base)
+	case string(base) == string(head[:]):
+		return true, nil
+	case u.opts.Puller == nil:
+		return false, fmt.Errorf("the remote head %s is a commit from another device that this mount does not pull", head)
+	}
+	return false, nil
 }
 
 // syncBusyWait is how long SyncNow waits before another round when a

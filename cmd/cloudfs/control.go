@@ -17,7 +17,6 @@ import (
 
 	"github.com/cloudfs/cloudfs/chunkstore"
 	"github.com/cloudfs/cloudfs/index"
-	"github.com/cloudfs/cloudfs/index/bucket"
 	"github.com/cloudfs/cloudfs/uploader"
 )
 
@@ -204,8 +203,9 @@ func (t *controlTarget) status(ctx context.Context) (statusReply, error) {
 // maxListedFailures bounds the files a failed sync names.
 const maxListedFailures = 3
 
-// sync commits everything closed before the call and checks that the mount
-// has the latest head. Its errors are one line for the user.
+// sync pulls, merges and commits everything closed before the call, until
+// the mount has the bucket's latest head (Uploader.SyncNow). Its errors
+// are one line for the user.
 func (t *controlTarget) sync(ctx context.Context) error {
 	// Fail fast when the remote does not answer, rather than after the
 	// retry layer's patience.
@@ -224,22 +224,6 @@ func (t *controlTarget) sync(ctx context.Context) error {
 			return fmt.Errorf("not committed: %w", err)
 		}
 		return failedFiles(st.Failed)
-	}
-	head, _, ok, err := bucket.ReadHead(ctx, t.store)
-	if err != nil {
-		return err
-	}
-	base, err := t.idx.Meta(ctx, index.MetaBaseCommit)
-	if err != nil && !errors.Is(err, index.ErrNotFound) {
-		return err
-	}
-	switch {
-	case !ok && len(base) == 0:
-		return nil // nothing committed yet, nothing to commit
-	case !ok:
-		return fmt.Errorf("the remote has no head, but this mount synced with commit %x before", base)
-	case string(base) != string(head[:]):
-		return fmt.Errorf("the remote head %s is a commit from another device that this mount has not merged (merging is not supported yet)", head)
 	}
 	return nil
 }

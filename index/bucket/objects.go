@@ -165,3 +165,32 @@ func (l *Loader) Gets() int {
 	defer l.mu.Unlock()
 	return l.gets
 }
+
+// Object reads object id of the trees area, which holds trees and
+// manifests alike, and returns it decoded: exactly one of the results is
+// set.
+func (l *Loader) Object(ctx context.Context, id chunkstore.ID) (*tree.Tree, *tree.Manifest, error) {
+	data, err := l.get(ctx, id)
+	if err != nil {
+		return nil, nil, err
+	}
+	kind, err := tree.KindOf(data)
+	if err != nil {
+		return nil, nil, fmt.Errorf("object %s: %w", id, err)
+	}
+	switch kind {
+	case tree.KindTree:
+		t, err := tree.Decode(data)
+		if err != nil {
+			return nil, nil, fmt.Errorf("tree %s: %w", id, err)
+		}
+		return t, nil, nil
+	case tree.KindManifest:
+		m, err := tree.DecodeManifest(data)
+		if err != nil {
+			return nil, nil, fmt.Errorf("manifest %s: %w", id, err)
+		}
+		return nil, m, nil
+	}
+	return nil, nil, fmt.Errorf("object %s: a %s in the trees area: %w", id, kind, tree.ErrCorrupt)
+}

@@ -1,0 +1,127 @@
+package uploader
+
+import (
+	"bytes"
+	"strings"
+	"testing"
+
+	"github.com/cloudfs/cloudfs/chunkstore"
+	"github.com/cloudfs/cloudfs/index"
+)
+
+// newPullingFixture is newFixture for a machine with a Puller.
+func newPullingFixture(t *testing.T) *fixture {
+	t.Helper()
+	f := &fixture{t: t, ctx: t.Context(), dir: t.TempDir(), pulls: true}
+	g := newFixture(t)
+	f.mem, f.store, f.hooked = g.mem, g.store, g.hooked
+	f.open()
+	return f
+}
+
+// TestRoundMergesAnotherDevicesCommit: two machines commit disjoint
+// changes from one base; the second one's round finds head moved, pulls
+// the first one's commit, and commits both on top of it; the first then
+// pulls the second's.
+func TestRoundMergesAnotherDevicesCommit(t *testing.T) {
+	a := newPullingFixture(t)
+	a.write(a.create(index.RootIno, "base", modeReg|0o644), 0, []byte("base"))
+	a.round()
+	b := a.peer("laptop")
+	b.lookup("base") // the root loaded on b
+	a.write(a.create(index.RootIno, "from-a", modeReg|0o644), 0, []byte("A"))
+	a.round()
+	b.write(b.create(index.RootIno, "from-b", modeReg|0o644), 0, []byte("B"))
+	r := b.round()
+	if r.Commit.IsZero() || b.queued() != 0 {
+		t.Fatalf("b's round %+v, %d still queued: want a commit of the merge", r, b.queued())
+	}
+	ns := loadRemote(t, a.mem)
+	wantFile(t, ns, "/base", []byte("base"))
+	wantFile(t, ns, "/from-a", []byte("A"))
+	wantFile(t, ns, "/from-b", []byte("B"))
+	if got := b.read(b.lookup("from-a").Ino); string(got) != "A" {
+		t.Fatalf("b reads from-a as %q", got)
+	}
+	hc := a.headCommit()
+	if len(hc.Parents) != 1 || hc.Generation != 3 {
+		t.Fatalf("merged commit: parents %v generation %d, want one parent and generation 3", hc.Parents, hc.Generation)
+	}
+	// a pulls b's commit.
+	moved, err := a.puller.Pull(a.ctx)
+	if err != nil || !moved {
+		t.Fatalf("a's pull: %v, %v", moved, err)
+	}
+	if got := a.read(a.lookup("from-b").Ino); string(got) != "B" {
+		t.Fatalf("a reads from-b as %q", got)
+	}
+	if a.queued() != 0 {
+		t.Fatalf("a has %d queued after pulling a commit it made no change to", a.queued())
+	}
+}
+
+// TestRoundMergeConflictCopy: both machines change one file; the one that
+// commits second keeps the first's version under the name and its own as
+// a conflict copy beside it, and both versions are in the bucket.
+func TestRoundMergeConflictCopy(t *testing.T) {
+	a := newPullingFixture(t)
+	x := a.create(index.RootIno, "report.txt", modeReg|0o644)
+	a.write(x, 0, []byte("v1"))
+	a.round()
+	b := a.peer("laptop")
+	bx := b.lookup("report.txt").Ino
+	a.write(x, 0, []byte("A2"))
+	a.round()
+	b.write(bx, 0, []byte("B2"))
+	b.round()
+	ns := loadRemote(t, a.mem)
+	wantFile(t, ns, "/report.txt", []byte("A2"))
+	var copies []string
+	for p, rf := range ns {
+		if strings.HasPrefix(p, "/report (conflict laptop ") && strings.HasSuffix(p, ").txt") {
+			copies = append(copies, p)
+			if !bytes.Equal(rf.data, []byte("B2")) {
+				t.Fatalf("%s holds %q, want b's B2", p, rf.data)
+			}
+		}
+	}
+	if len(copies) != 1 || len(ns) != 2 {
+		t.Fatalf("remote tree %v: want report.txt and one conflict copy", keys(ns))
+	}
+	st, err := b.puller.Status(b.ctx)
+	if err != nil || st.ConflictCount != 1 || st.Conflicts[0].CopyPath != copies[0] {
+		t.Fatalf("b's pull status %+v, %v", st, err)
+	}
+}
+
+// TestLostSwapMerges: another device commits between this round's check of
+// head and its head swap; the refused swap pulls and the round commits on
+// top of the other commit.
+func TestLostSwapMerges(t *testing.T) {
+	a := newPullingFixture(t)
+	a.write(a.create(index.RootIno, "base", modeReg|0o644), 0, []byte("base"))
+	a.round()
+	b := a.peer("laptop")
+	b.lookup("base")
+	b.write(b.create(index.RootIno, "from-b", modeReg|0o644), 0, []byte("B"))
+	raced := false
+	b.hooked.setHook(func(op, key string, after bool) error {
+		if op == "put" && key == chunkstore.HeadKey && !after && !raced {
+			raced = true
+			b.hooked.setHook(nil)
+			a.write(a.create(index.RootIno, "from-a", modeReg|0o644), 0, []byte("A"))
+			a.round()
+		}
+		return nil
+	})
+	b.round()
+	if !raced {
+		t.Fatal("b's round never swapped head")
+	}
+	ns := loadRemote(t, a.mem)
+	wantFile(t, ns, "/from-a", []byte("A"))
+	wantFile(t, ns, "/from-b", []byte("B"))
+	if b.queued() != 0 {
+		t.Fatalf("%d still queued on b", b.queued())
+	}
+}
