@@ -21,10 +21,10 @@ import (
 const (
 	DefaultSettleDelay   = 2 * time.Second
 	DefaultQueueInterval = 500 * time.Millisecond
-	DefaultConcurrency  = 8
-	DefaultMinBackoff   = time.Second
-	DefaultMaxBackoff   = 5 * time.Minute
-	DefaultBatchLimit   = 10000
+	DefaultConcurrency   = 8
+	DefaultMinBackoff    = time.Second
+	DefaultMaxBackoff    = 5 * time.Minute
+	DefaultBatchLimit    = 10000
 )
 
 // ErrNotRunning is returned by SyncNow when Run is not running.
@@ -109,7 +109,7 @@ type counters struct {
 	lastCommitTime  time.Time
 	lastCommitStats tree.Stats // the volume's totals in lastCommit
 	lastError       string
-	pullError       string // the last failed pull or poll ("" after a good one)
+	pullError       string            // the last failed pull or poll ("" after a good one)
 	chunks          cache.UploadStats // totals since New
 	rounds          int64
 }
