@@ -17,6 +17,12 @@ var ErrNotFound = errors.New("object not found")
 // retry decorator never retries it.
 var ErrPrecondition = errors.New("precondition failed")
 
+// ErrUnreachable is returned (wrapped) by a store call that got no answer
+// from the store (connection refused or timed out, no route, DNS), as
+// opposed to an answer that was an error. Retrying may help; see package
+// health for what the daemon makes of a store that stays unreachable.
+var ErrUnreachable = errors.New("store unreachable")
+
 // Cond restricts a Put. The zero Cond is an unconditional write.
 type Cond struct {
 	// IfNoneMatch: write only if no object exists under the key

@@ -80,6 +80,12 @@ type Config struct {
 	// disk is full (see Ballast); the file system allocates it again
 	// once the disk has room.
 	Ballast *Ballast
+	// UID and GID, when set, are the owner every inode is presented with
+	// (mount options uid= and gid=, as sshfs and s3fs have them), for the
+	// same person having other numbers on another machine; the owners
+	// stored (and committed) are left as they are, and a file created here
+	// is stored with its creator's. nil: the stored owner.
+	UID, GID *uint32
 	// NoPassthrough keeps every read and write going through this
 	// process, even where the kernel could serve them from the staging
 	// file (see passthrough.go). Mount option -o nopassthrough.
@@ -100,6 +106,11 @@ type FS struct {
 	mu      sync.Mutex // guards files, openers, and the file datas' refs
 	files   map[uint64]*fileData
 	openers map[uint32]int // open handles by the process that opened them
+
+	// nodes maps the inode numbers the kernel holds to their go-fuse
+	// Inodes, for the notifications of changes made behind the kernel's
+	// back (notify.go). Set when a node is handed out, removed at forget.
+	nodes sync.Map
 
 	ptOn      atomic.Bool // passthrough sessions may start (probed at mount)
 	ptRelease sync.Map    // Release request (its cancel channel) -> *fileData; see rawFS
@@ -232,6 +243,7 @@ func (f *FS) Mount(dir string, mo MountOptions) (*Mount, error) {
 	}
 	f.probePassthrough(srv)
 	f.setKernelReadahead(dir)
+	f.nodes.Store(index.RootIno, root.EmbeddedInode())
 	f.shed.start(root.EmbeddedInode())
 	f.startTrimmer()
 	return &Mount{srv: srv, dir: dir}, nil
@@ -294,6 +306,18 @@ func (m *Mount) Unmount(lazy bool) error {
 func bg(ctx context.Context) context.Context { return context.WithoutCancel(ctx) }
 
 func nowNS() int64 { return time.Now().UnixNano() }
+
+// fillAttr converts index attributes to FUSE attributes, with the owner
+// the mount presents.
+func (f *FS) fillAttr(a index.Attr, out *fuse.Attr) {
+	fillAttr(a, out)
+	if f.cfg.UID != nil {
+		out.Owner.Uid = *f.cfg.UID
+	}
+	if f.cfg.GID != nil {
+		out.Owner.Gid = *f.cfg.GID
+	}
+}
 
 // fillAttr converts index attributes to FUSE attributes.
 func fillAttr(a index.Attr, out *fuse.Attr) {

@@ -67,6 +67,7 @@ func (n *node) Tmpfile(ctx context.Context, flags uint32, mode uint32, out *fuse
 		return nil, nil, 0, n.fsys.toErrno("tmpfile", err)
 	}
 	child := n.NewInode(ctx, &node{fsys: n.fsys}, stable(a))
+	n.fsys.nodes.Store(a.Ino, child)
 	h, _, err := child.Operations().(*node).openAttr(ctx, flags&^syscall.O_TRUNC, &a)
 	if err != nil {
 		return nil, nil, 0, n.fsys.toErrno("tmpfile", err)

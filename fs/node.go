@@ -29,12 +29,13 @@ func (n *node) ino() uint64 { return n.StableAttr().Ino }
 // the kernel already knows the inode (hard links).
 func (n *node) newChild(ctx context.Context, a index.Attr) *gofs.Inode {
 	child := n.NewInode(ctx, &node{fsys: n.fsys}, stable(a))
+	n.fsys.nodes.Store(a.Ino, child)
 	n.fsys.shed.handed(child)
 	return child
 }
 
 func (f *FS) fillEntry(a index.Attr, out *fuse.EntryOut) {
-	fillAttr(a, &out.Attr)
+	f.fillAttr(a, &out.Attr)
 	out.SetEntryTimeout(f.cfg.EntryTimeout)
 	out.SetAttrTimeout(f.cfg.AttrTimeout)
 }
@@ -78,7 +79,7 @@ func (n *node) Getattr(ctx context.Context, fh gofs.FileHandle, out *fuse.AttrOu
 	if err != nil {
 		return n.fsys.toErrno("getattr", err)
 	}
-	fillAttr(a, &out.Attr)
+	n.fsys.fillAttr(a, &out.Attr)
 	out.SetTimeout(n.fsys.cfg.AttrTimeout)
 	return 0
 }
@@ -156,7 +157,7 @@ func (n *node) Setattr(ctx context.Context, fh gofs.FileHandle, in *fuse.SetAttr
 	if err != nil {
 		return f.toErrno("setattr", err)
 	}
-	fillAttr(a, &out.Attr)
+	f.fillAttr(a, &out.Attr)
 	out.SetTimeout(f.cfg.AttrTimeout)
 	return 0
 }
@@ -213,6 +214,7 @@ func (n *node) OnForget() {
 	if ino == index.RootIno {
 		return
 	}
+	n.fsys.nodes.CompareAndDelete(ino, n.EmbeddedInode())
 	n.fsys.mu.Lock()
 	open := n.fsys.files[ino] != nil
 	n.fsys.mu.Unlock()

@@ -86,6 +86,13 @@ type Config struct {
 	// for their own https calls.
 	CABundle string
 
+	// OfflineOK makes New return the store even when the endpoint cannot
+	// be reached, together with an error wrapping
+	// chunkstore.ErrUnreachable (a mount that can start offline from its
+	// cache). Wrong credentials, a missing bucket and bad settings still
+	// fail New with no store.
+	OfflineOK bool
+
 	// ConnectTimeout bounds establishing a connection (TCP and TLS) and the
 	// whole bucket check in New; zero means DefaultConnectTimeout. It does
 	// not bound transfers: pass a context with a deadline for that.
@@ -248,6 +255,10 @@ func New(ctx context.Context, cfg Config, log *zap.Logger) (*Store, error) {
 	}
 	credSrc := describeCredentials(cfg, creds)
 	if err := s.checkBucket(checkCtx, ep, cfg.ConnectTimeout, creds.AccessKeyID, credSrc); err != nil {
+		if cfg.OfflineOK && errors.Is(err, chunkstore.ErrUnreachable) {
+			log.Warn("s3 endpoint unreachable; the store is used offline", zap.String("store", s.String()), zap.Error(err))
+			return s, err
+		}
 		return nil, err
 	}
 	log.Info("s3 store ready",

@@ -91,8 +91,10 @@ func classify(err error) kind {
 
 // wrap turns an SDK error from op on key into a Store error: sentinels for
 // missing objects and failed conditions, chunkstore.Permanent for requests
-// that cannot succeed, plain wrapping for transient failures.
-func (s *Store) wrap(op, key string, err error) error {
+// that cannot succeed, plain wrapping for transient failures, and
+// chunkstore.ErrUnreachable for those that got no response while the
+// caller's ctx was still live (the endpoint cannot be reached).
+func (s *Store) wrap(ctx context.Context, op, key string, err error) error {
 	where := s.where(key)
 	switch classify(err) {
 	case notFound:
@@ -104,6 +106,9 @@ func (s *Store) wrap(op, key string, err error) error {
 	case permanent:
 		return &chunkstore.Permanent{Err: fmt.Errorf("s3 %s %s: %w", op, where, err)}
 	default:
+		if status, _ := statusAndCode(err); status == 0 && ctx.Err() == nil {
+			return fmt.Errorf("s3 %s %s: %w: %w", op, where, chunkstore.ErrUnreachable, err)
+		}
 		return fmt.Errorf("s3 %s %s: %w", op, where, err)
 	}
 }
@@ -123,7 +128,8 @@ func (s *Store) checkBucket(ctx context.Context, ep endpointInfo, timeout time.D
 		return &chunkstore.Permanent{Err: fmt.Errorf("s3: bucket %q does not exist at %s", s.bucket, ep)}
 	case status == 0:
 		if ctx.Err() != nil && errors.Is(err, context.DeadlineExceeded) {
-			return fmt.Errorf("s3: endpoint %s did not answer within %s (bucket %q): %w", ep, timeout, s.bucket, context.DeadlineExceeded)
+			return fmt.Errorf("s3: endpoint %s did not answer within %s (bucket %q): %w: %w", ep, timeout, s.bucket,
+				chunkstore.ErrUnreachable, context.DeadlineExceeded)
 		}
 		if errors.Is(err, context.Canceled) {
 			return fmt.Errorf("s3: check bucket %q at %s: %w", s.bucket, ep, context.Canceled)
@@ -134,9 +140,9 @@ func (s *Store) checkBucket(ctx context.Context, ep endpointInfo, timeout time.D
 		}
 		var op *net.OpError
 		if errors.As(err, &op) {
-			return fmt.Errorf("s3: cannot reach endpoint %s (bucket %q): %w", ep, s.bucket, op)
+			return fmt.Errorf("s3: cannot reach endpoint %s (bucket %q): %w: %w", ep, s.bucket, chunkstore.ErrUnreachable, op)
 		}
-		return fmt.Errorf("s3: cannot reach endpoint %s (bucket %q): %w", ep, s.bucket, err)
+		return fmt.Errorf("s3: cannot reach endpoint %s (bucket %q): %w: %w", ep, s.bucket, chunkstore.ErrUnreachable, err)
 	case status == 400 || status == 401 || status == 403:
 		if c := s.probeCode(ctx); c != "" {
 			code = c

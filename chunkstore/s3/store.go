@@ -90,7 +90,7 @@ func (s *Store) Get(ctx context.Context, key string) ([]byte, string, error) {
 		Key:    aws.String(s.objectKey(key)),
 	})
 	if err != nil {
-		return nil, "", s.wrap("get", key, err)
+		return nil, "", s.wrap(ctx, "get", key, err)
 	}
 	defer out.Body.Close()
 	data, err := readBody(out.Body, aws.ToInt64(out.ContentLength))
@@ -139,7 +139,7 @@ func (s *Store) getRange(ctx context.Context, key string, off, length int64) (ch
 			// before off.
 			return r, nil
 		}
-		return r, s.wrap("get range", key, err)
+		return r, s.wrap(ctx, "get range", key, err)
 	}
 	defer out.Body.Close()
 	data, err := readBody(out.Body, aws.ToInt64(out.ContentLength))
@@ -203,7 +203,7 @@ func (s *Store) PutMeta(ctx context.Context, key string, data []byte, cond chunk
 		if cond.IfMatch != "" && classify(err) == notFound {
 			return "", fmt.Errorf("s3 put %s: if-match on a missing object: %w", s.where(key), chunkstore.ErrPrecondition)
 		}
-		return "", s.wrap("put", key, err)
+		return "", s.wrap(ctx, "put", key, err)
 	}
 	s.log.Debug("put", zap.String("key", key), zap.Int("bytes", len(data)),
 		zap.Bool("if_none_match", cond.IfNoneMatch), zap.String("if_match", cond.IfMatch))
@@ -220,7 +220,7 @@ func (s *Store) Stat(ctx context.Context, key string) (chunkstore.Info, error) {
 		Key:    aws.String(s.objectKey(key)),
 	})
 	if err != nil {
-		return chunkstore.Info{}, s.wrap("stat", key, err)
+		return chunkstore.Info{}, s.wrap(ctx, "stat", key, err)
 	}
 	return chunkstore.Info{
 		Key:     key,
@@ -244,7 +244,7 @@ func (s *Store) Delete(ctx context.Context, key string) error {
 		if classify(err) == notFound {
 			return nil
 		}
-		return s.wrap("delete", key, err)
+		return s.wrap(ctx, "delete", key, err)
 	}
 	return nil
 }
@@ -261,7 +261,7 @@ func (s *Store) List(ctx context.Context, prefix string, fn func(chunkstore.Info
 	for p.HasMorePages() {
 		page, err := p.NextPage(ctx)
 		if err != nil {
-			return s.wrap("list", prefix+"*", err)
+			return s.wrap(ctx, "list", prefix+"*", err)
 		}
 		for _, o := range page.Contents {
 			key, ok := strings.CutPrefix(aws.ToString(o.Key), s.prefix)

@@ -3,9 +3,10 @@ package main
 import (
 	"context"
 
+	"go.uber.org/zap"
+
 	"github.com/cloudfs/cloudfs/chunkstore"
 	"github.com/cloudfs/cloudfs/chunkstore/cache"
-	"go.uber.org/zap"
 )
 
 // chunkReader adapts the chunk cache to fs.ChunkReader: Prefetch runs in

@@ -57,7 +57,42 @@ func printStatus(w io.Writer, st *statusReply, now time.Time) error {
 	} else {
 		row("write-back", "off: close() waits for the commit")
 	}
-	row("queued", "%s, %s", plural(st.QueuedFiles, "file"), human(st.QueuedBytes))
+	if st.Online {
+		row("connection", "online")
+	} else {
+		row("connection", "offline since %s: %s", ago(st.OfflineSince, now), st.OfflineError)
+	}
+	if st.PollInterval > 0 {
+		row("polling", "every %v for other machines' commits", st.PollInterval)
+	} else {
+		row("polling", "off (pulls on cloudfs sync and before each commit)")
+	}
+	p := st.Pull
+	if p.LastPull.IsZero() {
+		row("last pull", "none since mounted")
+	} else {
+		row("last pull", "%s (generation %d, from %s), %s", short(p.LastPullCommit), p.LastPullGeneration,
+			p.LastPullDevice, ago(p.LastPull, now))
+	}
+	if p.LastError != "" {
+		row("pull error", "%s", p.LastError)
+	}
+	if p.DeviceShared != "" {
+		row("device", "WARNING: %s", p.DeviceShared)
+	}
+	row("conflicts", "%d", p.ConflictCount)
+	for i, c := range p.Conflicts {
+		if i == maxStatusConflicts {
+			row("", "and %d more (cloudfs status --json)", p.ConflictCount-i)
+			break
+		}
+		if c.CopyPath != "" {
+			row("", "%s: %s, copy at %s (%s)", c.Kind, c.Path, c.CopyPath, ago(c.Time, now))
+		} else {
+			row("", "%s: %s (%s)", c.Kind, c.Path, ago(c.Time, now))
+		}
+	}
+	row("not pushed", "%s, %s", plural(st.QueuedFiles, "file"), human(st.QueuedBytes))
 	if st.Uploading > 0 {
 		row("uploading", "%s", plural(st.Uploading, "file"))
 	} else {
@@ -99,6 +134,9 @@ func printStatus(w io.Writer, st *statusReply, now time.Time) error {
 		c.Ranged, human(c.RangedBytes))
 	return tw.Flush()
 }
+
+// maxStatusConflicts bounds the conflicts the table lists.
+const maxStatusConflicts = 5
 
 func plural(n int, noun string) string {
 	if n == 1 {

@@ -16,8 +16,10 @@ import (
 	"go.uber.org/zap"
 
 	"github.com/cloudfs/cloudfs/chunkstore"
+	"github.com/cloudfs/cloudfs/chunkstore/health"
 	"github.com/cloudfs/cloudfs/index"
 	"github.com/cloudfs/cloudfs/uploader"
+	"github.com/cloudfs/cloudfs/uploader/pull"
 )
 
 // The control channel: a unix socket, <cache-dir>/control.sock (mode
@@ -46,23 +48,31 @@ type controlReply struct {
 // statusReply is the payload of `cloudfs status --json`: the mount's
 // identity and the uploader's figures.
 type statusReply struct {
-	Mountpoint  string        `json:"mountpoint"`
-	Remote      string        `json:"remote"`
-	CacheDir    string        `json:"cache_dir"`
-	Device      string        `json:"device"`
-	PID         int           `json:"pid"`
-	Writeback   bool          `json:"writeback"`
-	SettleDelay time.Duration `json:"settle_delay_ns"`
+	Mountpoint   string        `json:"mountpoint"`
+	Remote       string        `json:"remote"`
+	CacheDir     string        `json:"cache_dir"`
+	Device       string        `json:"device"`
+	PID          int           `json:"pid"`
+	Writeback    bool          `json:"writeback"`
+	SettleDelay  time.Duration `json:"settle_delay_ns"`
+	PollInterval time.Duration `json:"poll_interval_ns"`
+	// Online is false while the remote cannot be reached, since
+	// OfflineSince (the first failure), with OfflineError.
+	Online       bool      `json:"online"`
+	OfflineSince time.Time `json:"offline_since,omitzero"`
+	OfflineError string    `json:"offline_error,omitempty"`
 	uploader.Status
+	Pull pull.Status `json:"pull"`
 }
 
 // controlTarget is what the control server asks of the running mount.
 type controlTarget struct {
 	info         statusReply // identity fields only
 	up           *uploader.Uploader
+	puller       *pull.Puller
+	reach        *health.Store // the remote's reachability (nil: a local directory)
 	idx          *index.DB
-	store        chunkstore.Store // as the uploader uses it (with retries)
-	probe        chunkstore.Store // the same store without retries: a quick reachability check
+	probe        chunkstore.Store // the store without retries: a quick reachability check
 	probeTimeout time.Duration
 }
 
@@ -197,6 +207,19 @@ func (t *controlTarget) status(ctx context.Context) (statusReply, error) {
 	}
 	r := t.info
 	r.Status = st
+	if r.Pull, err = t.puller.Status(ctx); err != nil {
+		return statusReply{}, err
+	}
+	r.Online = true
+	if t.reach != nil {
+		since, off, ferr := t.reach.Offline()
+		if off {
+			r.Online, r.OfflineSince = false, since
+			if ferr != nil {
+				r.OfflineError = ferr.Error()
+			}
+		}
+	}
 	return r, nil
 }
 

@@ -2,24 +2,29 @@ package main
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"os"
 	"os/signal"
 	"path/filepath"
+	"sync"
 	"syscall"
 	"time"
 
 	"github.com/spf13/pflag"
 	"go.uber.org/zap"
 
+	"github.com/cloudfs/cloudfs/chunkstore"
 	"github.com/cloudfs/cloudfs/chunkstore/cache"
+	"github.com/cloudfs/cloudfs/chunkstore/health"
 	"github.com/cloudfs/cloudfs/chunkstore/retry"
 	"github.com/cloudfs/cloudfs/chunkstore/s3"
 	"github.com/cloudfs/cloudfs/fs"
 	"github.com/cloudfs/cloudfs/index"
 	"github.com/cloudfs/cloudfs/index/bucket"
 	"github.com/cloudfs/cloudfs/uploader"
+	"github.com/cloudfs/cloudfs/uploader/pull"
 )
 
 type mountFlags struct {
@@ -30,6 +35,7 @@ type mountFlags struct {
 	debugFuse   bool
 	background  bool
 	settleDelay time.Duration
+	pollEvery   time.Duration
 	writeback   bool
 	s3          s3Flags
 }
@@ -42,11 +48,12 @@ func cmdMount(args []string) error {
 	}
 	fl.StringVar(&f.cacheDir, "cache-dir", "", "index, staging and chunk cache (default $XDG_CACHE_HOME/cloudfs/<volume>)")
 	fl.StringVar(&f.cacheSize, "cache-size", "10G", "bound of the chunk cache (clean chunks)")
-	fl.StringArrayVarP(&f.options, "options", "o", nil, "mount options, comma-separated: allow_other, ro, nonempty, sync_close, nopassthrough, fsname=NAME, nodev, nosuid, noexec")
+	fl.StringArrayVarP(&f.options, "options", "o", nil, "mount options, comma-separated: allow_other, ro, nonempty, sync_close, nopassthrough, uid=N, gid=N, fsname=NAME, nodev, nosuid, noexec")
 	fl.StringVar(&f.logLevel, "log-level", "info", "debug, info, warn or error")
 	fl.BoolVar(&f.debugFuse, "debug-fuse", false, "log every FUSE request")
 	fl.BoolVar(&f.background, "background", false, "detach once the mount is live")
 	fl.DurationVar(&f.settleDelay, "settle-delay", uploader.DefaultSettleDelay, "how long a closed file must stay unchanged before it is uploaded (0: at once)")
+	fl.DurationVar(&f.pollEvery, "poll-interval", 5*time.Second, "how often to look for other machines' commits (one request when there are none; 0: only on cloudfs sync and before a commit)")
 	fl.BoolVar(&f.writeback, "writeback", true, "upload in the background; with --writeback=false close() and fsync() return once the file is committed to the remote")
 	fl.StringVar(&f.s3.endpoint, "endpoint", "", "S3 endpoint URL, e.g. http://127.0.0.1:9000 (default AWS_ENDPOINT_URL_S3, AWS_ENDPOINT_URL, the profile's, else AWS)")
 	fl.StringVar(&f.s3.region, "region", "", "S3 region (default AWS_REGION, AWS_DEFAULT_REGION, the profile's, else "+s3.DefaultRegion+")")
@@ -57,6 +64,9 @@ func cmdMount(args []string) error {
 	}
 	if f.settleDelay < 0 {
 		return userError("--settle-delay must not be negative")
+	}
+	if f.pollEvery < 0 {
+		return userError("--poll-interval must not be negative")
 	}
 	var remote, mnt string
 	switch fl.NArg() {
@@ -122,22 +132,31 @@ func mountAndServe(f mountFlags, remote, mnt string, n *notifier) error {
 	defer log.Sync()
 
 	ctx := context.Background()
-	raw, err := openRemote(ctx, spec, f.s3, log.Named("store"))
-	if err != nil {
-		return err
+	indexPath := filepath.Join(cacheDir, "index.db")
+	_, statErr := os.Stat(indexPath)
+	// A cache dir that holds an index of this remote can start offline.
+	raw, offline := openRemote(ctx, spec, f.s3, statErr == nil, log.Named("store"))
+	if raw == nil {
+		return offline
 	}
 	// The daemon's store calls retry transient failures; the S3 store
 	// itself makes one attempt. A local directory has nothing to retry.
+	// health bounds the retrying while the remote is unreachable.
 	store := raw
+	var reach *health.Store
 	if spec.isS3() {
-		store = retry.New(raw, retry.DefaultConfig, log.Named("retry"))
+		reach = health.New(raw, max(f.s3.connectTimeout, time.Second), nil)
+		store = retry.New(reach, retry.DefaultConfig, log.Named("retry"))
 	}
-	vol, err := checkRemote(ctx, store)
-	if err != nil {
-		return err
+	var vol chunkstore.Volume
+	if offline == nil {
+		vol, err = checkRemote(ctx, store)
+		if errors.Is(err, chunkstore.ErrUnreachable) && statErr == nil {
+			offline = err
+		} else if err != nil {
+			return err
+		}
 	}
-	log.Debug("volume", zap.String("store", store.String()), zap.Any("settings", vol))
-
 	ballastSize, err := fs.BallastSize(cacheDir)
 	if err != nil {
 		return fmt.Errorf("cache dir %s: %w", cacheDir, err)
@@ -146,7 +165,7 @@ func mountAndServe(f mountFlags, remote, mnt string, n *notifier) error {
 	if err != nil {
 		return fmt.Errorf("cache dir %s: %w", cacheDir, err)
 	}
-	idx, err := index.Open(ctx, filepath.Join(cacheDir, "index.db"),
+	idx, err := index.Open(ctx, indexPath,
 		index.Options{RootUID: uint32(os.Getuid()), RootGID: uint32(os.Getgid()), OnFull: ballast.Release}, log.Named("index"))
 	if err != nil {
 		return fmt.Errorf("cache dir %s: %w", cacheDir, err)
@@ -159,13 +178,35 @@ func mountAndServe(f mountFlags, remote, mnt string, n *notifier) error {
 	if err := claimIndex(ctx, idx, spec, cacheDir); err != nil {
 		return err
 	}
-	device, err := deviceID(ctx, idx)
+	if offline != nil {
+		if vol, err = cachedVolume(ctx, idx); err != nil {
+			return userError("remote %s is unreachable and cache dir %s has no copy of its settings: %v", spec.url, cacheDir, offline)
+		}
+		log.Warn("the remote is unreachable: starting offline from the cache dir (cached files read, writes are queued)",
+			zap.String("remote", spec.url), zap.Error(offline))
+	} else if err := keepVolume(ctx, idx, vol); err != nil {
+		return err
+	}
+	device, err := deviceID(ctx, idx, log.Named("device"))
 	if err != nil {
 		return fmt.Errorf("cache dir %s: %w", cacheDir, err)
 	}
-	if err := loadRemoteHead(ctx, idx, store, log.Named("remote")); err != nil {
-		return err
+	var claimStore chunkstore.Store
+	if offline == nil {
+		claimStore = store
 	}
+	claim, err := claimDevice(ctx, idx, claimStore, device, log.Named("device"))
+	if err != nil {
+		return fmt.Errorf("cache dir %s: %w", cacheDir, err)
+	}
+	device = claim.device
+	idx.SetDevice(hostName())
+	if offline == nil {
+		if err := loadRemoteHead(ctx, idx, store, log.Named("remote")); err != nil {
+			return err
+		}
+	}
+	load := bucket.NewLoader(store)
 	chunks, err := cache.Open(filepath.Join(cacheDir, "chunks"), cacheSize, store, log.Named("cache"),
 		cache.WithPrefetchConcurrency(8))
 	if err != nil {
@@ -176,10 +217,21 @@ func mountAndServe(f mountFlags, remote, mnt string, n *notifier) error {
 	if settle == 0 {
 		settle = time.Nanosecond // the uploader reads a zero as "the default"
 	}
+	// The puller tells the file system what it changed; the file system
+	// needs the uploader (Committer), which needs the puller.
+	kernel := &kernelNotifier{}
+	puller, err := pull.New(idx, store, load, pull.Options{Device: device, Host: hostName(), Machine: machineID(),
+		Instance: claim.instance, DeviceETag: claim.etag, Notifier: kernel}, log.Named("pull"))
+	if err != nil {
+		return err
+	}
 	up, err := uploader.New(idx, store, chunks, vol, uploader.Options{
-		StagingDir:  stagingDir,
-		Device:      device,
-		SettleDelay: settle,
+		StagingDir:   stagingDir,
+		Device:       device,
+		SettleDelay:  settle,
+		Puller:       puller,
+		PullInterval: f.pollEvery,
+		Loader:       load,
 	}, log.Named("uploader"))
 	if err != nil {
 		return err
@@ -189,7 +241,7 @@ func mountAndServe(f mountFlags, remote, mnt string, n *notifier) error {
 		Chunks:     newChunkReader(chunks, log.Named("readahead")),
 		StagingDir: stagingDir,
 		Log:        log.Named("fs"),
-		Loader:     dirLoader{idx: idx, load: bucket.NewLoader(store)},
+		Loader:     dirLoader{idx: idx, load: load},
 		// Off by default: close(2) survives kill -9 of the daemon
 		// without it; -o sync_close also survives power loss.
 		SyncOnClose: opts.syncClose,
@@ -200,6 +252,8 @@ func mountAndServe(f mountFlags, remote, mnt string, n *notifier) error {
 		// Sequential readers keep up to 32 chunks (of 1 MiB on average) in
 		// flight: enough to keep eight parallel GETs busy.
 		Readahead: 32 << 20,
+		UID:       opts.uid,
+		GID:       opts.gid,
 	}
 	if !f.writeback {
 		cfg.Committer = up
@@ -209,6 +263,7 @@ func mountAndServe(f mountFlags, remote, mnt string, n *notifier) error {
 		return fmt.Errorf("cache dir %s: %w", cacheDir, err)
 	}
 	defer fsys.Close()
+	kernel.set(fsys)
 
 	// The uploader runs on the daemon's lifetime, not on any request's.
 	// Stopping it interrupts a round in progress; its files stay queued
@@ -229,8 +284,8 @@ func mountAndServe(f mountFlags, remote, mnt string, n *notifier) error {
 
 	ctl, err := startControl(cacheDir, &controlTarget{
 		info: statusReply{Mountpoint: mp, Remote: spec.url, CacheDir: cacheDir, Device: device,
-			PID: os.Getpid(), Writeback: f.writeback, SettleDelay: f.settleDelay},
-		up: up, idx: idx, store: store, probe: raw, probeTimeout: max(f.s3.connectTimeout, time.Second),
+			PID: os.Getpid(), Writeback: f.writeback, SettleDelay: f.settleDelay, PollInterval: f.pollEvery},
+		up: up, puller: puller, reach: reach, idx: idx, probe: raw, probeTimeout: max(f.s3.connectTimeout, time.Second),
 	}, log.Named("control"))
 	if err != nil {
 		return fmt.Errorf("cache dir %s: %w", cacheDir, err)
@@ -264,7 +319,8 @@ func mountAndServe(f mountFlags, remote, mnt string, n *notifier) error {
 		defer os.Remove(rtFile)
 	}
 	log.Info("mounted", zap.String("remote", spec.url), zap.String("mountpoint", mp), zap.String("cache_dir", cacheDir),
-		zap.String("device", device), zap.Bool("writeback", f.writeback), zap.Duration("settle_delay", f.settleDelay))
+		zap.String("device", device), zap.Bool("writeback", f.writeback), zap.Duration("settle_delay", f.settleDelay),
+		zap.Duration("poll_interval", f.pollEvery), zap.Bool("offline", offline != nil))
 	n.ready()
 
 	go unmountOnSignal(sigs, m, log)
@@ -293,6 +349,66 @@ func claimIndex(ctx context.Context, idx *index.DB, spec remoteSpec, cacheDir st
 		return userError("cache dir %s belongs to remote %s, not %s (use another --cache-dir)", cacheDir, v, spec.url)
 	}
 	return nil
+}
+
+// kernelNotifier passes the puller's notifications to the file system once
+// it exists (the uploader, and so the puller, are made before it).
+type kernelNotifier struct {
+	mu   sync.Mutex
+	fsys *fs.FS
+}
+
+func (k *kernelNotifier) set(f *fs.FS) {
+	k.mu.Lock()
+	k.fsys = f
+	k.mu.Unlock()
+}
+
+func (k *kernelNotifier) get() *fs.FS {
+	k.mu.Lock()
+	defer k.mu.Unlock()
+	return k.fsys
+}
+
+func (k *kernelNotifier) Invalidate(vs []index.Invalidation) {
+	if f := k.get(); f != nil {
+		f.Invalidate(vs)
+	}
+}
+
+func (k *kernelNotifier) Orphaned(inos []uint64) {
+	if f := k.get(); f != nil {
+		f.Orphaned(inos)
+	}
+}
+
+// metaVolume is the meta key of the volume settings as last read from the
+// remote: an offline start chunks with them.
+const metaVolume = "volume_settings"
+
+// keepVolume records the volume settings in the index.
+func keepVolume(ctx context.Context, idx *index.DB, v chunkstore.Volume) error {
+	b, err := json.Marshal(v)
+	if err != nil {
+		return err
+	}
+	if old, err := idx.Meta(ctx, metaVolume); err == nil && string(old) == string(b) {
+		return nil
+	}
+	return idx.SetMeta(ctx, metaVolume, b)
+}
+
+// cachedVolume returns the volume settings keepVolume recorded.
+func cachedVolume(ctx context.Context, idx *index.DB) (chunkstore.Volume, error) {
+	var v chunkstore.Volume
+	b, err := idx.Meta(ctx, metaVolume)
+	if err != nil {
+		return v, err
+	}
+	if err := json.Unmarshal(b, &v); err != nil {
+		return v, err
+	}
+	return v, v.Validate()
 }
 
 // unmountOnSignal unmounts at SIGINT or SIGTERM; while the mount is busy it

@@ -43,6 +43,7 @@ var helperOptions = map[string]string{
 	"cache_dir":       "--cache-dir",
 	"cache_size":      "--cache-size",
 	"settle_delay":    "--settle-delay",
+	"poll_interval":   "--poll-interval",
 	"writeback":       "--writeback",
 	"endpoint":        "--endpoint",
 	"region":          "--region",

@@ -2,6 +2,7 @@ package main
 
 import (
 	"fmt"
+	"os/user"
 	"strconv"
 	"strings"
 )
@@ -14,6 +15,7 @@ type mountOpts struct {
 	syncClose  bool // close(2) durable against power loss (fs.Config.SyncOnClose)
 	noPassthru bool // every read and write through the daemon (fs.Config.NoPassthrough)
 	fsName     string
+	uid, gid   *uint32  // the owner every file is presented with (fs.Config.UID, GID)
 	kernel     []string // passed to the kernel as they are (nodev, nosuid, ...)
 }
 
@@ -41,6 +43,16 @@ func parseOptions(values []string) (mountOpts, error) {
 				o.noPassthru = true
 			case "fsname":
 				o.fsName = val
+			case "uid", "gid":
+				id, err := parseOwner(key, val)
+				if err != nil {
+					return o, err
+				}
+				if key == "uid" {
+					o.uid = &id
+				} else {
+					o.gid = &id
+				}
 			case "default_permissions", // always on
 				"atime", "noatime", "relatime", "strictatime", "lazytime",
 				"auto", "noauto", "user", "nouser", "users", "_netdev", "nofail", "defaults":
@@ -55,6 +67,32 @@ func parseOptions(values []string) (mountOpts, error) {
 		}
 	}
 	return o, nil
+}
+
+// parseOwner parses the value of -o uid= or gid=: a number, or a user or
+// group name of this machine.
+func parseOwner(key, val string) (uint32, error) {
+	if n, err := strconv.ParseUint(val, 10, 32); err == nil {
+		return uint32(n), nil
+	}
+	if val != "" {
+		var id string
+		if key == "uid" {
+			if u, err := user.Lookup(val); err == nil {
+				id = u.Uid
+			}
+		} else if g, err := user.LookupGroup(val); err == nil {
+			id = g.Gid
+		}
+		if n, err := strconv.ParseUint(id, 10, 32); err == nil {
+			return uint32(n), nil
+		}
+	}
+	what := "user"
+	if key == "gid" {
+		what = "group"
+	}
+	return 0, userError("-o %s=%s: not a number or a %s of this machine", key, val, what)
 }
 
 // parseSize parses a byte count with an optional K, M, G or T suffix

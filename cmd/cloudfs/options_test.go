@@ -20,6 +20,21 @@ func TestParseOptions(t *testing.T) {
 	}
 }
 
+func TestParseOwnerOptions(t *testing.T) {
+	o, err := parseOptions([]string{"uid=1001,gid=root"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if o.uid == nil || *o.uid != 1001 || o.gid == nil || *o.gid != 0 {
+		t.Fatalf("uid %v gid %v, want 1001 and 0", o.uid, o.gid)
+	}
+	for _, bad := range []string{"uid=", "uid=no-such-user-here", "gid=-1", "uid=4294967296"} {
+		if _, err := parseOptions([]string{bad}); err == nil || !strings.Contains(err.Error(), strings.Split(bad, "=")[0]) {
+			t.Errorf("-o %s: %v", bad, err)
+		}
+	}
+}
+
 func TestParseSize(t *testing.T) {
 	for in, want := range map[string]int64{"10G": 10 << 30, "512M": 512 << 20, "1.5k": 1536, "100": 100, "2GiB": 2 << 30, "1T": 1 << 40} {
 		if got, err := parseSize(in); err != nil || got != want {

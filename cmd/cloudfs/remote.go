@@ -70,10 +70,12 @@ func defaultDataDir() (string, error) {
 func (r remoteSpec) isS3() bool { return strings.HasPrefix(r.url, "s3://") }
 
 // openRemote opens the store a remote names. This is the one place that
-// knows the kinds of remotes. The store is not wrapped in retries.
-func openRemote(ctx context.Context, spec remoteSpec, s3f s3Flags, log *zap.Logger) (chunkstore.Store, error) {
+// knows the kinds of remotes. The store is not wrapped in retries. With
+// offlineOK, a remote that cannot be reached returns the store and an
+// error wrapping chunkstore.ErrUnreachable (the mount may start offline).
+func openRemote(ctx context.Context, spec remoteSpec, s3f s3Flags, offlineOK bool, log *zap.Logger) (chunkstore.Store, error) {
 	if spec.isS3() {
-		return openS3(ctx, spec.url, s3f, log)
+		return openS3(ctx, spec.url, s3f, offlineOK, log)
 	}
 	if fi, err := os.Stat(spec.url); err == nil && !fi.IsDir() {
 		return nil, userError("remote %s is not a directory", spec.url)

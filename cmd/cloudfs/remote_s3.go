@@ -5,9 +5,10 @@ import (
 	"strings"
 	"time"
 
+	"go.uber.org/zap"
+
 	"github.com/cloudfs/cloudfs/chunkstore"
 	"github.com/cloudfs/cloudfs/chunkstore/s3"
-	"go.uber.org/zap"
 )
 
 // s3Flags are the mount flags that say how to reach an s3:// remote; every
@@ -22,8 +23,9 @@ type s3Flags struct {
 
 // openS3 opens an s3://bucket/prefix remote and checks that the bucket is
 // there and the credentials work: its errors are one-line messages for the
-// user.
-func openS3(ctx context.Context, url string, f s3Flags, log *zap.Logger) (chunkstore.Store, error) {
+// user. With offlineOK an endpoint that cannot be reached returns the
+// store as well (see openRemote).
+func openS3(ctx context.Context, url string, f s3Flags, offlineOK bool, log *zap.Logger) (chunkstore.Store, error) {
 	bucket, prefix, _ := strings.Cut(strings.TrimPrefix(url, "s3://"), "/")
 	s, err := s3.New(ctx, s3.Config{
 		Bucket:         bucket,
@@ -32,7 +34,11 @@ func openS3(ctx context.Context, url string, f s3Flags, log *zap.Logger) (chunks
 		Region:         f.region,
 		Profile:        f.profile,
 		ConnectTimeout: f.connectTimeout,
+		OfflineOK:      offlineOK,
 	}, log.Named("s3"))
+	if err != nil && s != nil {
+		return s, err // unreachable: the caller decides
+	}
 	if err != nil {
 		return nil, userError("%v", err)
 	}
