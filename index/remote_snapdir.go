@@ -111,8 +111,10 @@ func (b *snapBuilder) dir(ino uint64) (*SnapDir, error) {
 
 // xattrs fills the xattrs of d's entries (one query).
 func (b *snapBuilder) xattrs(d *SnapDir) error {
-	rows, err := b.tx.Query(`SELECT x.ino, x.name, x.value FROM dentries d JOIN xattrs x ON x.ino = d.ino
-		WHERE d.parent = ? ORDER BY x.ino, x.name`, d.Ino)
+	// Each inode once: two names of one inode in d (hard links) must not
+	// list its xattrs twice.
+	rows, err := b.tx.Query(`SELECT x.ino, x.name, x.value FROM xattrs x
+		WHERE x.ino IN (SELECT ino FROM dentries WHERE parent = ?) ORDER BY x.ino, x.name`, d.Ino)
 	if err != nil {
 		return err
 	}
@@ -148,9 +150,10 @@ func (b *snapBuilder) files(dir uint64, inos []uint64) error {
 	err := scanFiles(b.tx, want,
 		`SELECT i.ino, i.data_version, i.size FROM dentries d JOIN inodes i ON i.ino = d.ino WHERE d.parent = ?`,
 		`SELECT s.ino, s.name, s.ranges, s.clean FROM dentries d JOIN staging s ON s.ino = d.ino WHERE d.parent = ?`,
+		// Each inode's extents once, however many names it has in dir.
 		`SELECT e.ino, e.off, e.len, e.chunk, e.chunk_off, COALESCE(c.len, 0)
-			FROM dentries d JOIN extents e ON e.ino = d.ino LEFT JOIN chunk_lens c ON c.chunk = e.chunk
-			WHERE d.parent = ? ORDER BY e.ino, e.off`, dir)
+			FROM extents e LEFT JOIN chunk_lens c ON c.chunk = e.chunk
+			WHERE e.ino IN (SELECT ino FROM dentries WHERE parent = ?) ORDER BY e.ino, e.off`, dir)
 	if err != nil {
 		return err
 	}

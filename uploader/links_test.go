@@ -153,3 +153,30 @@ func (f *fixture) entryAt(p string) tree.Entry {
 	}
 	return tree.Entry{}
 }
+
+// TestLinksInOneDirectory: two names of one file in one directory, with an
+// xattr: the commit lists its xattrs and chunks once per entry, not once
+// per name (a round failed on "xattrs not unique", or doubled extents).
+func TestLinksInOneDirectory(t *testing.T) {
+	f := newFixture(t)
+	x := f.create(index.RootIno, "a", modeReg|0o644)
+	data := randBytes(5, 300<<10)
+	f.write(x, 0, data)
+	if err := f.db.SetXattr(f.ctx, x, "user.tag", []byte("v"), 0); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := f.db.Link(f.ctx, x, index.RootIno, "b"); err != nil {
+		t.Fatal(err)
+	}
+	f.round()
+	ns := loadRemote(t, f.mem)
+	for _, p := range []string{"/a", "/b"} {
+		wantFile(t, ns, p, data)
+		if ns[p].xattrs["user.tag"] != "v" {
+			t.Fatalf("%s xattrs %v", p, ns[p].xattrs)
+		}
+	}
+	if f.queued() != 0 {
+		t.Fatalf("%d queued after the round", f.queued())
+	}
+}
