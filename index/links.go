@@ -19,6 +19,7 @@ package index
 // next commit writes the corrected count.
 
 import (
+	"crypto/rand"
 	"encoding/binary"
 
 	"github.com/cloudfs/cloudfs/chunkstore"
@@ -98,6 +99,59 @@ func (db *DB) joinLinkTx(tx querier, e *tree.Entry) (uint64, linkJoin, error) {
 func recordLinkTx(tx querier, e *tree.Entry, ino uint64) error {
 	_, err := tx.Exec(`INSERT OR REPLACE INTO links(id, ino, content) VALUES(?, ?, ?)`,
 		int64(e.LinkID), ino, remoteContentKey(e))
+	return err
+}
+
+// recordLinkOfTx records e's link id as inode ino's, the id its commit
+// wrote: the inode's other ids go.
+func recordLinkOfTx(tx querier, e *tree.Entry, ino uint64) error {
+	if _, err := tx.Exec(`DELETE FROM links WHERE ino = ? AND id != ?`, ino, int64(e.LinkID)); err != nil {
+		return err
+	}
+	return recordLinkTx(tx, e, ino)
+}
+
+// takeLinkIDTx makes e's link id inode ino's (a pull's new inode for the
+// group the id names now); an inode that had it and still has names gets
+// an id of its own and is queued, so its names are written with it.
+func (db *DB) takeLinkIDTx(tx querier, e *tree.Entry, ino uint64) error {
+	var old uint64
+	err := tx.QueryRow(`SELECT ino FROM links WHERE id = ?`, int64(e.LinkID)).Scan(&old)
+	if err != nil && !isNoRows(err) {
+		return err
+	}
+	if err == nil && old != ino {
+		var nlink uint32
+		err := tx.QueryRow(`SELECT nlink FROM inodes WHERE ino = ?`, old).Scan(&nlink)
+		if err != nil && !isNoRows(err) {
+			return err
+		}
+		if err == nil && nlink > 0 {
+			if err := newLinkIDTx(tx, old); err != nil {
+				return err
+			}
+			if err := db.markDirtyTx(tx, old, DirtyMeta); err != nil {
+				return err
+			}
+		}
+	}
+	return recordLinkTx(tx, e, ino)
+}
+
+// newLinkIDTx gives inode ino a random link id of its own, for a group of
+// names that left the one it was in (a merge made a conflict copy of it):
+// the id a commit would derive from the device and inode number may be
+// the old group's, which another inode carries now.
+func newLinkIDTx(tx querier, ino uint64) error {
+	if _, err := tx.Exec(`DELETE FROM links WHERE ino = ?`, ino); err != nil {
+		return err
+	}
+	var b [8]byte
+	if _, err := rand.Read(b[:]); err != nil {
+		return err
+	}
+	id := int64(binary.LittleEndian.Uint64(b[:]) | 1)
+	_, err := tx.Exec(`INSERT OR REPLACE INTO links(id, ino, content) VALUES(?, ?, x'')`, id, ino)
 	return err
 }
 

@@ -124,7 +124,7 @@ func (db *DB) ApplyPull(ctx context.Context, p Pull) (PullResult, error) {
 	defer db.wmu.Unlock()
 	err := db.writeLocked(ctx, true, func(tx querier) error {
 		t := &pullTx{db: db, tx: tx, p: &p, now: p.Now.UnixNano(), need: map[chunkstore.ID]bool{},
-			override: map[dirName]*tree.Entry{}, nlinkDone: map[uint64]bool{}, shrunk: map[uint64]dirName{}}
+			override: map[dirName]*tree.Entry{}, links: map[uint64]int{}, shrunk: map[uint64]dirName{}}
 		res, need = PullResult{}, t.need
 		t.res = &res
 		if err := t.run(); err != nil {
@@ -166,8 +166,9 @@ type pullTx struct {
 	// override gives the base entry of names a remote rename moved a
 	// local inode to (the entry it had under its old name).
 	override map[dirName]*tree.Entry
-	// nlinkDone: inodes whose link count took the remote's change already.
-	nlinkDone map[uint64]bool
+	// links: the link count hard-linked inodes kept under remote names
+	// end the pull with (keepsLink).
+	links map[uint64]int
 	// shrunk: inodes that lost a name to a remote replacement, with the
 	// name (their count is settled at the end).
 	shrunk map[uint64]dirName
@@ -287,13 +288,19 @@ func (t *pullTx) rootAttrs() error {
 	return nil
 }
 
-// settleLinks sets the link count of each inode that lost a name to a
-// remote replacement to the names it has left: the remote's trees name
-// the rest of its former names anew (a commit rewrites every name of a
-// changed hard-linked file), so the names it counted in directories not
-// loaded are not its names any more.
+// settleLinks sets the link counts of the hard-linked inodes the pull
+// touched: one kept under remote names gets the remote's count plus this
+// machine's changes of it (keepsLink); one that only lost names to remote
+// replacements keeps the names it has left (the remote's trees name the
+// rest of its former names anew: a commit rewrites every name of a changed
+// hard-linked file). Never fewer than its names here.
 func (t *pullTx) settleLinks() error {
-	for ino, last := range t.shrunk {
+	for ino := range t.shrunk {
+		if _, kept := t.links[ino]; !kept {
+			t.links[ino] = 0
+		}
+	}
+	for ino, want := range t.links {
 		var nlink, names uint32
 		var mode uint32
 		err := t.tx.QueryRow(`SELECT mode, nlink, (SELECT COUNT(*) FROM dentries WHERE ino = ?1) FROM inodes WHERE ino = ?1`, ino).
@@ -304,13 +311,19 @@ func (t *pullTx) settleLinks() error {
 		if err != nil {
 			return err
 		}
-		if mode&sIFMT == sIFDIR || nlink <= names {
+		if mode&sIFMT == sIFDIR || nlink == 0 {
 			continue
 		}
-		if _, err := t.tx.Exec(`UPDATE inodes SET nlink = ? WHERE ino = ?`, names, ino); err != nil {
+		final := uint32(max(want, int(names)))
+		if final == nlink {
+			continue
+		}
+		if _, err := t.tx.Exec(`UPDATE inodes SET nlink = ? WHERE ino = ?`, final, ino); err != nil {
 			return err
 		}
-		if names == 0 {
+		t.invalidate(Invalidation{Ino: ino})
+		if final == 0 {
+			last := t.shrunk[ino]
 			t.db.addOrphan(ino)
 			t.res.Orphaned = append(t.res.Orphaned, ino)
 			if err := t.db.displaceTx(t.tx, ino, last.dir, last.name, t.now); err != nil {

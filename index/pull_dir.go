@@ -161,6 +161,10 @@ func (t *pullTx) name(dir uint64, dirPath, name string, o, n *tree.Entry, taken 
 		if d.Conflict != 0 {
 			t.conflict(d.Conflict, path, "")
 		}
+		t.keepsLink(l, o, n)
+		if sameLocal(l, n) && n != nil {
+			return false, t.alignLink(l, n)
+		}
 		return !sameLocal(l, n), nil
 	case tree.Take:
 		dev := false
@@ -178,7 +182,14 @@ func (t *pullTx) name(dir uint64, dirPath, name string, o, n *tree.Entry, taken 
 			t.conflict(d.Conflict, path, "")
 		}
 		t.res.Changed++
-		return !d.Attrs.Equal(tree.AttrsOf(n)), t.setAttrs(l, d.Attrs)
+		t.keepsLink(l, o, n)
+		if err := t.alignLink(l, n); err != nil {
+			return false, err
+		}
+		if err := t.setAttrs(l, d.Attrs); err != nil {
+			return false, err
+		}
+		return t.deviates(l.attr.Ino, d.Attrs, n)
 	case tree.SetContent:
 		if d.Conflict != 0 {
 			t.conflict(d.Conflict, path, "")
@@ -186,7 +197,8 @@ func (t *pullTx) name(dir uint64, dirPath, name string, o, n *tree.Entry, taken 
 		e := *n
 		d.Attrs.Apply(&e)
 		t.res.Changed++
-		return !d.Attrs.Equal(tree.AttrsOf(n)), t.replace(dir, name, l, &e)
+		dev := !d.Attrs.Equal(tree.AttrsOf(n))
+		return dev, t.replace(dir, name, l, &e, dev)
 	case tree.MergeDirs:
 		if d.Conflict != 0 {
 			t.conflict(d.Conflict, path, "")
@@ -204,6 +216,17 @@ func (t *pullTx) name(dir uint64, dirPath, name string, o, n *tree.Entry, taken 
 		return t.restore(dir, dirPath, name, o, l, n, d, taken)
 	}
 	return false, fmt.Errorf("merge decided %v: %w", d.Action, ErrInvalid)
+}
+
+// deviates reports whether inode ino, given attributes a under the name
+// of remote entry n, differs from n, and then queues it: every name of it
+// must be written again (a hard-linked file's names in directories not
+// loaded here too).
+func (t *pullTx) deviates(ino uint64, a tree.Attrs, n *tree.Entry) (bool, error) {
+	if a.Equal(tree.AttrsOf(n)) {
+		return false, nil
+	}
+	return true, t.db.markDirtyTx(t.tx, ino, DirtyMeta)
 }
 
 // sameLocal reports whether the local version l is the remote entry n
@@ -232,17 +255,19 @@ func (t *pullTx) take(dir uint64, name string, o *tree.Entry, l *localVersion, n
 	}
 	if l != nil && n.Type != tree.TypeDir && l.entry.Type == n.Type && !l.unknown && tree.SameContent(&l.entry, n) {
 		t.res.Changed++
-		if err := t.setAttrs(l, tree.AttrsOf(n)); err != nil {
+		t.keepsLink(l, o, n)
+		if err := t.alignLink(l, n); err != nil {
 			return err
 		}
-		return t.linkCount(l, o, n)
+		return t.setAttrs(l, tree.AttrsOf(n))
 	}
-	return t.replace(dir, name, l, n)
+	return t.replace(dir, name, l, n, false)
 }
 
 // replace puts a new inode for entry e under name in dir, in place of the
-// local version l (nil: none).
-func (t *pullTx) replace(dir uint64, name string, l *localVersion, e *tree.Entry) error {
+// local version l (nil: none); with queue set the new inode is queued (its
+// attributes differ from the remote's).
+func (t *pullTx) replace(dir uint64, name string, l *localVersion, e *tree.Entry, queue bool) error {
 	if l != nil {
 		t.res.Changed++
 		if err := t.unlink(dir, name, l); err != nil {
@@ -251,50 +276,87 @@ func (t *pullTx) replace(dir uint64, name string, l *localVersion, e *tree.Entry
 	} else {
 		t.res.Added++
 	}
-	return t.insert(dir, name, e)
+	return t.insertQueued(dir, name, e, queue)
 }
 
-// linkCount applies the remote's change of a hard-linked inode's link
-// count (n's against o's) to the local count, once per inode and pull:
-// links made on both sides add up.
-func (t *pullTx) linkCount(l *localVersion, o, n *tree.Entry) error {
-	ino := l.attr.Ino
-	if t.nlinkDone[ino] || o == nil {
+// alignLink makes the link id of the local non-directory l, which stays
+// under the name of remote entry n, n's: the id of the group n belongs
+// to (taken from any inode that had it), or, when n is in none, an id of
+// its own, so that a later load of a name of its former group does not
+// join it.
+func (t *pullTx) alignLink(l *localVersion, n *tree.Entry) error {
+	if l == nil || l.isDir() {
 		return nil
 	}
+	if n.LinkID != 0 {
+		return t.db.takeLinkIDTx(t.tx, n, l.attr.Ino)
+	}
+	var one int
+	err := t.tx.QueryRow(`SELECT 1 FROM links WHERE ino = ? LIMIT 1`, l.attr.Ino).Scan(&one)
+	if isNoRows(err) {
+		return nil
+	}
+	if err != nil {
+		return err
+	}
+	return newLinkIDTx(t.tx, l.attr.Ino)
+}
+
+// keepsLink notes that the local inode l stays under a name of the
+// remote entry n (base entry o): when it is hard-linked, its link count at
+// the end of the pull is the remote's count plus what this machine changed
+// of it (settleLinks), whatever the names added and removed meanwhile did
+// to it. The first name of an inode decides.
+func (t *pullTx) keepsLink(l *localVersion, o, n *tree.Entry) {
+	if l == nil || l.isDir() || n == nil {
+		return
+	}
+	if l.attr.Nlink <= 1 && (o == nil || o.LinkID == 0) && n.LinkID == 0 {
+		return
+	}
+	if _, ok := t.links[l.attr.Ino]; ok {
+		return
+	}
 	count := func(e *tree.Entry) int {
-		if e.Nlink == 0 {
+		if e == nil || e.Nlink == 0 {
 			return 1
 		}
 		return int(e.Nlink)
 	}
-	delta := count(n) - count(o)
-	if delta == 0 {
-		return nil
+	base := count(o)
+	if o == nil {
+		base = int(l.attr.Nlink) // no base: every local name is this machine's
 	}
-	t.nlinkDone[ino] = true
-	var names int
-	if err := t.tx.QueryRow(`SELECT COUNT(*) FROM dentries WHERE ino = ?`, ino).Scan(&names); err != nil {
-		return err
-	}
-	nlink := max(int(l.attr.Nlink)+delta, names, 1)
-	_, err := t.tx.Exec(`UPDATE inodes SET nlink = ? WHERE ino = ?`, nlink, ino)
-	t.invalidate(Invalidation{Ino: ino})
-	return err
+	t.links[l.attr.Ino] = count(n) + int(l.attr.Nlink) - base
 }
 
-// insert adds remote entry n as name in dir: a new inode, or another name
-// of the inode its link id names with the same content (a directory comes
-// in not loaded).
+// insert adds remote entry n as name in dir (see insertNow).
 func (t *pullTx) insert(dir uint64, name string, n *tree.Entry) error {
+	return t.insertQueued(dir, name, n, false)
+}
+
+// insertQueued is insert, queueing the new inode with queue set.
+func (t *pullTx) insertQueued(dir uint64, name string, n *tree.Entry, queue bool) error {
+	ino, err := t.insertNow(dir, name, n)
+	if err != nil || !queue || ino == 0 {
+		return err
+	}
+	return t.db.markDirtyTx(t.tx, ino, DirtyMeta)
+}
+
+// insertNow adds remote entry n as name in dir: a new inode, or another
+// name of the inode its link id names with the same content (a directory
+// comes in not loaded). It returns the inode (0 when a manifest is still
+// to fetch).
+func (t *pullTx) insertNow(dir uint64, name string, n *tree.Entry) (uint64, error) {
 	refs := n.Chunks
 	if !n.Manifest.IsZero() {
 		m := t.manifest(n.Manifest)
 		if m == nil {
-			return nil // fetched for the next try
+			return 0, nil // fetched for the next try
 		}
 		if m.Size() != n.Size || uint64(len(m.Chunks)) != n.ManifestChunks {
-			return fmt.Errorf("manifest %s holds %d bytes in %d chunks, entry says %d in %d: %w",
+			return 0, fmt.Errorf("manifest %s holds %d bytes in %d chunks, entry says %d in %d: %w",
 				n.Manifest, m.Size(), len(m.Chunks), n.Size, n.ManifestChunks, tree.ErrCorrupt)
 		}
 		refs = m.Chunks
@@ -305,40 +367,40 @@ func (t *pullTx) insert(dir uint64, name string, n *tree.Entry) error {
 		var how linkJoin
 		var err error
 		if ino, how, err = t.db.joinLinkTx(t.tx, n); err != nil {
-			return err
+			return 0, err
 		}
 		joined = how == linkJoined
 		if !joined {
 			// The link id's content changed (or it is new here): this
 			// is its inode from now on.
 			if ino, err = insertEntryInode(t.tx, n, n.Nlink); err != nil {
-				return err
+				return 0, err
 			}
-			if err := recordLinkTx(t.tx, n, ino); err != nil {
-				return err
+			if err := t.db.takeLinkIDTx(t.tx, n, ino); err != nil {
+				return 0, err
 			}
 		}
 	} else {
 		var err error
 		if ino, err = insertEntryInode(t.tx, n, 1); err != nil {
-			return err
+			return 0, err
 		}
 	}
 	if !joined {
 		if err := t.db.entryContentTx(t.tx, ino, n, refs, nil); err != nil {
-			return err
+			return 0, err
 		}
 	}
 	if err := addEntryTx(t.tx, dir, name, ino); err != nil {
-		return err
+		return 0, err
 	}
 	if n.Type == tree.TypeDir {
 		if _, err := t.tx.Exec(`UPDATE inodes SET nlink = nlink + 1 WHERE ino = ?`, dir); err != nil {
-			return err
+			return 0, err
 		}
 	}
 	t.invalidate(Invalidation{Dir: dir, Name: name})
-	return nil
+	return ino, nil
 }
 
 // unlink removes name from dir, a name of the local inode l. An inode left
@@ -384,6 +446,16 @@ func (t *pullTx) copyLocal(dir uint64, dirPath, name string, l *localVersion, ki
 	t.conflict(kind, joinSlash(dirPath, name), joinSlash(dirPath, copyName))
 	t.invalidate(Invalidation{Dir: dir, Name: name})
 	t.invalidate(Invalidation{Dir: dir, Name: copyName})
+	if !l.isDir() && l.attr.Nlink > 1 {
+		// Its names elsewhere are the remote's group's now (its link id
+		// goes to the remote's inode): it keeps the names it has here,
+		// and a commit writes them all as a group of its own.
+		t.shrunk[l.attr.Ino] = dirName{dir, copyName}
+		if err := newLinkIDTx(t.tx, l.attr.Ino); err != nil {
+			return err
+		}
+		return t.db.markDirtyTx(t.tx, l.attr.Ino, DirtyMeta)
+	}
 	return nil
 }
 
@@ -575,12 +647,17 @@ func (t *pullTx) follow(dir uint64, path, name string, o, n *tree.Entry) (bool, 
 		return true, true, t.take(dir2, name2, o, lx, renamed(n))
 	case tree.SetAttrs:
 		t.res.Changed++
-		return true, true, t.setAttrs(lx, d.Attrs)
+		t.keepsLink(lx, o, n)
+		if err := t.setAttrs(lx, d.Attrs); err != nil {
+			return true, true, err
+		}
+		_, err := t.deviates(x, d.Attrs, n)
+		return true, true, err
 	case tree.SetContent:
 		e := renamed(n)
 		d.Attrs.Apply(e)
 		t.res.Changed++
-		return true, true, t.replace(dir2, name2, lx, e)
+		return true, true, t.replace(dir2, name2, lx, e, !d.Attrs.Equal(tree.AttrsOf(n)))
 	case tree.MergeDirs:
 		if err := t.setAttrs(lx, d.Attrs); err != nil {
 			return true, true, err

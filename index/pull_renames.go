@@ -15,7 +15,11 @@ type renameEnd struct {
 	e    *tree.Entry
 }
 
-// scanRenames finds the renames the remote made between loaded
+// scanRenames, before the merge, makes each local inode that keeps the
+// content of a hard-linked remote entry under its name the owner of the
+// entry's link id (alignLink), so the other names of the group join it
+// whatever order the merge meets them in; and it finds the renames the
+// remote made between loaded
 // directories: a name removed and a name added whose entries are equal but
 // for the name (content and attributes, a directory's tree), each the only
 // one of its kind in the pull. For each, the local inode of the old name,
@@ -58,6 +62,17 @@ func (t *pullTx) scanRenames(baseID, newID chunkstore.ID) error {
 					}
 				}
 				continue
+			}
+			if n != nil && n.LinkID != 0 && n.Type != tree.TypeDir {
+				l, err := t.lookupLocal(ino, name)
+				if err != nil {
+					return err
+				}
+				if l != nil && !l.isDir() && !l.unknown && l.entry.Type == n.Type && tree.SameContent(&l.entry, n) {
+					if err := t.alignLink(l, n); err != nil {
+						return err
+					}
+				}
 			}
 			if o != nil && (n == nil || o.Type != n.Type) && o.LinkID == 0 {
 				gone = append(gone, renameEnd{ino, name, o})

@@ -127,7 +127,7 @@ func TestPullRules(t *testing.T) {
 			local:  func(h *pullHarness) { h.chmod("a", 0o600) },
 			remote: pullSpec{"a": "f:A2"},
 			want:   map[string]string{"a": "f:A2 m600"},
-			queued: []string{"/"},
+			queued: []string{"/", "a"},
 		},
 		{
 			name:   "a directory never loaded only gets its new tree",
@@ -307,5 +307,31 @@ func TestPullRefusesAnotherBase(t *testing.T) {
 	}
 	if got := h.content(h.lookupPath("a")); got != "A" {
 		t.Fatalf("a = %q after a refused pull", got)
+	}
+}
+
+// TestPullLinkCountWithLocalChange: the remote added a name of a
+// hard-linked file in a directory not loaded here while this machine
+// changed the file's mode: the mode stays this machine's and the count
+// takes the new name (so the next commit finds and rewrites every name).
+func TestPullLinkCountWithLocalChange(t *testing.T) {
+	h := newPullHarness(t)
+	h.start(pullSpec{"a": "f:A L7/2", "d/b": "f:A L7/2", "lazy/k": "f:K"}, "lazy")
+	h.chmod("a", 0o600)
+	h.pull(pullSpec{"a": "f:A L7/3", "d/b": "f:A L7/3", "lazy/k": "f:K", "lazy/c": "f:A L7/3"})
+	a, b := h.lookupPath("a"), h.lookupPath("d/b")
+	if a.Ino != b.Ino || a.Nlink != 3 || a.Mode&permMax != 0o600 {
+		t.Fatalf("a = %d mode %o nlink %d, d/b = %d: want one inode, mode 600, 3 links", a.Ino, a.Mode&permMax, a.Nlink, b.Ino)
+	}
+	// Links made on both sides add up.
+	h2 := newPullHarness(t)
+	h2.start(pullSpec{"a": "f:A L7/2", "d/b": "f:A L7/2", "lazy/k": "f:K"}, "lazy")
+	x := h2.lookupPath("a")
+	if _, err := h2.db.Link(h2.ctx, x.Ino, h2.lookupPath("d").Ino, "mine"); err != nil {
+		t.Fatal(err)
+	}
+	h2.pull(pullSpec{"a": "f:A L7/3", "d/b": "f:A L7/3", "lazy/k": "f:K", "lazy/theirs": "f:A L7/3"})
+	if got := h2.lookupPath("d/mine"); got.Ino != x.Ino || got.Nlink != 4 {
+		t.Fatalf("after links on both sides: nlink %d (inode %d, want %d): want 4", got.Nlink, got.Ino, x.Ino)
 	}
 }

@@ -36,6 +36,15 @@ type Applied struct {
 	// is taken off the queue unless it was queued again since (its seq
 	// changed) or its file content was not replaced.
 	Items []DirtyItem
+	// Links are the entries the commit wrote for hard-linked inodes, by
+	// inode: each one's link id is recorded as the inode's, with the
+	// content written (see links.go), so a later load of another of its
+	// names joins it, and a pull that gives the id to another inode
+	// knows whose it was.
+	Links map[uint64]tree.Entry
+	// Unlinked are inodes the commit wrote as single files although they
+	// had a link id: they are in no group any more.
+	Unlinked []uint64
 }
 
 // ApplyResult says what ApplyCommit did.
@@ -72,6 +81,16 @@ func (db *DB) ApplyCommit(ctx context.Context, a Applied) (ApplyResult, error) {
 			t := d.Totals
 			if _, err := tx.Exec(`UPDATE inodes SET tree_id = ?, sub_files = ?, sub_dirs = ?, sub_bytes = ?, sub_chunks = ?
 				WHERE ino = ? AND mode & ? = ?`, d.ID[:], t.Files, t.Dirs, t.Bytes, t.Chunks, ino, sIFMT, sIFDIR); err != nil {
+				return err
+			}
+		}
+		for ino, e := range a.Links {
+			if err := recordLinkOfTx(tx, &e, ino); err != nil {
+				return err
+			}
+		}
+		for _, ino := range a.Unlinked {
+			if _, err := tx.Exec(`DELETE FROM links WHERE ino = ?`, ino); err != nil {
 				return err
 			}
 		}

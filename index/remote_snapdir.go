@@ -22,7 +22,7 @@ func (b *snapBuilder) dir(ino uint64) (*SnapDir, error) {
 	d := &SnapDir{Ino: ino}
 	rows, err := b.tx.Query(`SELECT i.ino, i.mode, i.nlink, i.uid, i.gid, i.rdev, i.mtime_ns, i.target,
 			i.tree_id, i.loaded, d.name, i.sub_files, i.sub_dirs, i.sub_bytes, i.sub_chunks,
-			CASE WHEN i.nlink > 1 THEN (SELECT l.id FROM links l WHERE l.ino = i.ino LIMIT 1) END
+			(SELECT l.id FROM links l WHERE l.ino = i.ino LIMIT 1)
 		FROM dentries d JOIN inodes i ON i.ino = d.ino WHERE d.parent = ? ORDER BY d.name`, ino)
 	if err != nil {
 		return nil, err

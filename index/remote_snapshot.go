@@ -56,8 +56,10 @@ type SnapEntry struct {
 	Entry tree.Entry
 	Ino   uint64
 	Nlink uint32
-	// LinkID is the link id the inode was loaded with from the remote
-	// tree (0: none), which a commit keeps writing while nlink > 1.
+	// LinkID is the link id recorded for the inode (loaded with it from
+	// the remote tree, or written by an earlier commit; 0: none), which a
+	// commit keeps writing while nlink > 1 (and drops, with Applied.Unlinked,
+	// once it is not).
 	LinkID uint64
 	Dir    *SnapDir  // a subdirectory rebuilt in memory (nil: stored, with Entry.Totals)
 	File   *SnapFile // a regular file

@@ -159,10 +159,15 @@ type built struct {
 	dirs      map[uint64]index.DirTree
 	manifests []tree.Object
 	levels    [][]tree.Object
+	// links are the entries of hard-linked inodes written, by inode: the
+	// index records their link ids with the content committed; unlinked
+	// are inodes with a link id written without one (no longer linked).
+	links    map[uint64]tree.Entry
+	unlinked []uint64
 }
 
 func (a *attempt) build(ctx context.Context) (*built, error) {
-	b := &built{dirs: map[uint64]index.DirTree{}}
+	b := &built{dirs: map[uint64]index.DirTree{}, links: map[uint64]tree.Entry{}}
 	seen := map[chunkstore.ID]bool{}
 	if _, err := a.buildDir(ctx, a.snap.Root, 0, b, seen); err != nil {
 		return nil, err
@@ -212,6 +217,14 @@ func (a *attempt) buildDir(ctx context.Context, d *index.SnapDir, depth int, b *
 		}
 		if err != nil {
 			return chunkstore.ID{}, fmt.Errorf("directory %d: %w", d.Ino, err)
+		}
+		switch {
+		case ent.LinkID != 0 && ent.Type != tree.TypeDir:
+			if written, _, ok := td.Lookup(ent.Name); ok && written.LinkID == ent.LinkID {
+				b.links[e.Ino] = written
+			}
+		case e.LinkID != 0 && e.Nlink < 2 && ent.Type != tree.TypeDir && a.failed[e.Ino] == nil && !a.busy[e.Ino]:
+			b.unlinked = append(b.unlinked, e.Ino)
 		}
 	}
 	id, objs, err := tree.Build(td)

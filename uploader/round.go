@@ -179,7 +179,7 @@ func (a *attempt) run(ctx context.Context) error {
 	} else {
 		a.stats = parent.Stats
 	}
-	return a.apply(ctx, commitID, b.dirs)
+	return a.apply(ctx, commitID, b)
 }
 
 // cutAndUpload resolves every file's chunk list (resolveFiles) while the
@@ -283,7 +283,7 @@ func (a *attempt) commit(ctx context.Context, root index.DirTree, parentID chunk
 
 // apply records the commit in the index and fails the files that failed
 // on their own.
-func (a *attempt) apply(ctx context.Context, commitID chunkstore.ID, dirs map[uint64]index.DirTree) error {
+func (a *attempt) apply(ctx context.Context, commitID chunkstore.ID, b *built) error {
 	u := a.u
 	items := make([]index.DirtyItem, 0, len(a.snap.Items))
 	for _, it := range a.snap.Items {
@@ -291,7 +291,8 @@ func (a *attempt) apply(ctx context.Context, commitID chunkstore.ID, dirs map[ui
 			items = append(items, it)
 		}
 	}
-	r, err := u.db.ApplyCommit(ctx, index.Applied{Commit: commitID, Dirs: dirs, Files: a.content, Items: items})
+	r, err := u.db.ApplyCommit(ctx, index.Applied{Commit: commitID, Dirs: b.dirs, Files: a.content, Items: items,
+		Links: b.links, Unlinked: b.unlinked})
 	if err != nil {
 		return err
 	}
