@@ -5,8 +5,10 @@ import (
 	"errors"
 	"syscall"
 
-	"github.com/cloudfs/cloudfs/index"
 	"go.uber.org/zap"
+
+	"github.com/cloudfs/cloudfs/chunkstore"
+	"github.com/cloudfs/cloudfs/index"
 )
 
 // toErrno maps an error from below the file system to the errno the
@@ -38,6 +40,11 @@ func (f *FS) toErrno(op string, err error) syscall.Errno {
 		return syscall.ENOSPC
 	case errors.Is(err, context.Canceled):
 		return syscall.EINTR
+	case errors.Is(err, chunkstore.ErrUnreachable):
+		// The remote's network errors (ECONNREFUSED, ...) are not the
+		// caller's: reading what is not cached fails with EIO.
+		f.log.Error("remote unreachable", zap.String("op", op), zap.Error(err))
+		return syscall.EIO
 	case errors.As(err, &errno):
 		// A system call's own error (ENOSPC, EDQUOT from the staging
 		// disk, ...) passes through unchanged.

@@ -78,6 +78,10 @@ type Pull struct {
 	// they carry.
 	Device string
 	Now    time.Time
+	// Pause, when set, is called inside the transaction once the merge is
+	// applied and before it commits (fault injection: a test kills the
+	// daemon there).
+	Pause func()
 }
 
 // Invalidation is a change the kernel's caches must drop: the entry Name
@@ -132,6 +136,9 @@ func (db *DB) ApplyPull(ctx context.Context, p Pull) (PullResult, error) {
 		}
 		if len(t.need) > 0 {
 			return errNeed
+		}
+		if p.Pause != nil {
+			p.Pause()
 		}
 		return nil
 	})

@@ -7,35 +7,53 @@ import (
 	"github.com/cloudfs/cloudfs/index/tree"
 )
 
-// renameEnd is a name the remote removed (gone) or added (came) in a
-// loaded directory, with its entry.
+// renameEnd is a name the remote removed (gone) or added (came), with its
+// entry: in a loaded directory dir, or (dir 0) in a directory not loaded
+// here, reached from the not-loaded directory inode lazy by the names of
+// path.
 type renameEnd struct {
 	dir  uint64
 	name string
 	e    *tree.Entry
+	lazy uint64
+	path []string
 }
 
-// scanRenames, before the merge, makes each local inode that keeps the
-// content of a hard-linked remote entry under its name the owner of the
-// entry's link id (alignLink), so the other names of the group join it
-// whatever order the merge meets them in; and it finds the renames the
-// remote made between loaded
-// directories: a name removed and a name added whose entries are equal but
-// for the name (content and attributes, a directory's tree), each the only
-// one of its kind in the pull. For each, the local inode of the old name,
-// whatever this machine changed in it, moves to the new one (when that is
-// free here), and the new name's base becomes the old name's entry: what
-// this machine changed in it is then kept as changed there.
+// lazyDir is a directory not loaded here that the remote changed.
+type lazyDir struct {
+	ino           uint64
+	baseID, newID chunkstore.ID
+}
+
+// scanRenames runs before the merge. It makes each local inode that keeps
+// the content of a hard-linked remote entry under its name the owner of
+// the entry's link id (alignLink), so the other names of the group join it
+// whatever order the merge meets them in. And it finds the renames the
+// remote made: a name removed and a name added whose entries are equal
+// but for the name (content and attributes, a directory's tree), each the
+// only one of its kind in the pull. For each, the local inode of the old
+// name, whatever this machine changed in it, moves to the new one (when
+// that is free here), and the new name's base becomes the old name's
+// entry: what this machine changed in it is then kept as changed there.
+// Renames are looked for in the directories loaded here; into directories
+// not loaded only when this machine changed a name the remote removed (a
+// local edit that must follow the remote's rename), loading the
+// directories on the way.
 func (t *pullTx) scanRenames(baseID, newID chunkstore.ID) error {
 	var gone, came []renameEnd
+	var lazy []lazyDir
 	var walk func(ino uint64, baseID, newID chunkstore.ID) error
 	walk = func(ino uint64, baseID, newID chunkstore.ID) error {
 		if sameTree(baseID, newID) {
 			return nil
 		}
 		var loaded bool
-		if err := t.tx.QueryRow(`SELECT loaded FROM inodes WHERE ino = ?`, ino).Scan(&loaded); err != nil || !loaded {
+		if err := t.tx.QueryRow(`SELECT loaded FROM inodes WHERE ino = ?`, ino).Scan(&loaded); err != nil {
 			return err
+		}
+		if !loaded {
+			lazy = append(lazy, lazyDir{ino, baseID, newID})
+			return nil
 		}
 		base, remote := t.tree(baseID), t.tree(newID)
 		if base == nil || remote == nil {
@@ -75,16 +93,33 @@ func (t *pullTx) scanRenames(baseID, newID chunkstore.ID) error {
 				}
 			}
 			if o != nil && (n == nil || o.Type != n.Type) && o.LinkID == 0 {
-				gone = append(gone, renameEnd{ino, name, o})
+				gone = append(gone, renameEnd{dir: ino, name: name, e: o})
 			}
 			if n != nil && (o == nil || o.Type != n.Type) && n.LinkID == 0 {
-				came = append(came, renameEnd{ino, name, n})
+				came = append(came, renameEnd{dir: ino, name: name, e: n})
 			}
 		}
 		return nil
 	}
-	if err := walk(RootIno, baseID, newID); err != nil || len(t.need) > 0 || len(gone) == 0 || len(came) == 0 {
+	if err := walk(RootIno, baseID, newID); err != nil || len(t.need) > 0 || len(gone) == 0 {
 		return err
+	}
+	if len(lazy) > 0 {
+		follow, err := t.changedHere(gone)
+		if err != nil {
+			return err
+		}
+		if follow {
+			for _, d := range lazy {
+				t.lazyAdditions(d.ino, nil, d.baseID, d.newID, &came)
+			}
+			if len(t.need) > 0 {
+				return nil
+			}
+		}
+	}
+	if len(came) == 0 {
+		return nil
 	}
 	count := func(ends []renameEnd) map[chunkstore.ID][]renameEnd {
 		m := map[chunkstore.ID][]renameEnd{}
@@ -100,11 +135,106 @@ func (t *pullTx) scanRenames(baseID, newID chunkstore.ID) error {
 		if len(gones[k]) != 1 || len(cames[k]) != 1 {
 			continue
 		}
-		if err := t.moveForRename(src, cames[k][0]); err != nil {
+		dst := cames[k][0]
+		if dst.dir == 0 {
+			moved, err := t.changedAt(src)
+			if err != nil || !moved {
+				return err // unchanged here: no directory is loaded for it
+			}
+			if dst.dir, err = t.loadPath(dst.lazy, dst.path); err != nil || dst.dir == 0 {
+				return err
+			}
+		}
+		if err := t.moveForRename(src, dst); err != nil {
 			return err
 		}
 	}
 	return nil
+}
+
+// changedHere reports whether this machine changed one of the names the
+// remote removed (then a rename of the remote's is worth following into
+// directories not loaded here).
+func (t *pullTx) changedHere(gone []renameEnd) (bool, error) {
+	for _, g := range gone {
+		if ok, err := t.changedAt(g); ok || err != nil {
+			return ok, err
+		}
+	}
+	return false, nil
+}
+
+// changedAt reports whether the local version of g's name differs from
+// g's entry (the base's).
+func (t *pullTx) changedAt(g renameEnd) (bool, error) {
+	l, err := t.lookupLocal(g.dir, g.name)
+	if err != nil || l == nil {
+		return false, err
+	}
+	return l.unknown || l.isDir() || !tree.SameVersion(&l.entry, g.e), nil
+}
+
+// lazyAdditions collects the names the remote added in the directory
+// lazy/path..., not loaded here, and in its subdirectories the remote
+// changed.
+func (t *pullTx) lazyAdditions(lazy uint64, path []string, baseID, newID chunkstore.ID, came *[]renameEnd) {
+	if sameTree(baseID, newID) {
+		return
+	}
+	base, remote := t.tree(baseID), t.tree(newID)
+	if base == nil || remote == nil {
+		return
+	}
+	os, ns := base.Entries, remote.Entries
+	for len(os) > 0 || len(ns) > 0 {
+		name := firstName(os, ns)
+		o, n := takeEntry(&os, name), takeEntry(&ns, name)
+		switch {
+		case n == nil, o != nil && o.Equal(n):
+		case o != nil && o.Type == tree.TypeDir && n.Type == tree.TypeDir:
+			sub := append(append([]string{}, path...), name)
+			t.lazyAdditions(lazy, sub, o.Subtree, n.Subtree, came)
+		case (o == nil || o.Type != n.Type) && n.LinkID == 0:
+			*came = append(*came, renameEnd{name: name, e: n, lazy: lazy, path: append([]string{}, path...)})
+		}
+	}
+}
+
+// loadPath loads the not-loaded directory lazy and the directories below
+// it named by path (each from its base tree: the merge then brings it to
+// the remote's), and returns the last one (0 when one is not there).
+func (t *pullTx) loadPath(lazy uint64, path []string) (uint64, error) {
+	dir := lazy
+	for i := 0; ; i++ {
+		var loaded bool
+		var tid []byte
+		if err := t.tx.QueryRow(`SELECT loaded, tree_id FROM inodes WHERE ino = ?`, dir).Scan(&loaded, &tid); err != nil {
+			return 0, err
+		}
+		if !loaded {
+			var id chunkstore.ID
+			if err := scanID(tid, &id); err != nil {
+				return 0, err
+			}
+			if ok, err := t.loadDir(dir, id); !ok || err != nil {
+				return 0, err
+			}
+		}
+		if i == len(path) {
+			return dir, nil
+		}
+		var child uint64
+		var mode uint32
+		err := t.tx.QueryRow(`SELECT d.ino, i.mode FROM dentries d JOIN inodes i ON i.ino = d.ino
+			WHERE d.parent = ? AND d.name = ?`, dir, path[i]).Scan(&child, &mode)
+		if isNoRows(err) || err == nil && mode&sIFMT != sIFDIR {
+			return 0, nil
+		}
+		if err != nil {
+			return 0, err
+		}
+		dir = child
+	}
 }
 
 // renameKey hashes everything of e but its name.

@@ -81,6 +81,22 @@ func TestPullRules(t *testing.T) {
 			want:   map[string]string{"d": "d", "e": "d", "e/b.txt": "f:A2", "e/k": "f:K"},
 		},
 		{
+			name:   "remote rename into a directory not loaded here: the local edit follows",
+			base:   pullSpec{"d/a.txt": "f:A", "e/k": "f:K", "e/deep/x": "f:X"},
+			lazy:   []string{"e"},
+			local:  func(h *pullHarness) { h.write("d/a.txt", "A2") },
+			remote: pullSpec{"d": "d", "e/k": "f:K", "e/deep/b.txt": "f:A", "e/deep/x": "f:X"},
+			want:   map[string]string{"d": "d", "e": "d", "e/k": "f:K", "e/deep": "d", "e/deep/b.txt": "f:A2", "e/deep/x": "f:X"},
+		},
+		{
+			name:   "remote rename into a directory not loaded here, nothing changed here: not loaded",
+			base:   pullSpec{"d/a.txt": "f:A", "e/k": "f:K"},
+			lazy:   []string{"e"},
+			local:  func(h *pullHarness) {},
+			remote: pullSpec{"d": "d", "e/k": "f:K", "e/b.txt": "f:A"},
+			want:   map[string]string{"d": "d", "e": "d(lazy)"},
+		},
+		{
 			name:   "remote rename of a directory the local changed inside",
 			base:   pullSpec{"old/x": "f:X", "old/y": "f:Y"},
 			local:  func(h *pullHarness) { h.write("old/x", "X2"); h.write("old/n", "N") },

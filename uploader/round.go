@@ -274,6 +274,9 @@ func (a *attempt) commit(ctx context.Context, root index.DirTree, parentID chunk
 	if u.opts.Puller != nil {
 		u.opts.Puller.NoteHead(tag)
 	}
+	if u.opts.AfterSwap != nil {
+		u.opts.AfterSwap()
+	}
 	u.log.Info("committed", zap.Stringer("commit", id), zap.Stringer("root", root.ID),
 		zap.Uint64("generation", c.Generation), zap.Int("files", len(a.content)),
 		zap.Uint64("volume_files", c.Stats.Files), zap.Uint64("volume_bytes", c.Stats.Bytes))

@@ -74,6 +74,10 @@ type Options struct {
 	MinBackoff, MaxBackoff time.Duration
 	// BatchLimit bounds the queue entries one round takes.
 	BatchLimit int
+	// AfterSwap, when set, is called after a round swapped head and before
+	// the commit is recorded in the index (fault injection: a test kills
+	// the daemon there).
+	AfterSwap func()
 	// Loader reads the remote trees (shared with the mount's lazy loads,
 	// for its cache); nil means a Loader of its own.
 	Loader *bucket.Loader

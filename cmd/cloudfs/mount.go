@@ -8,6 +8,7 @@ import (
 	"os"
 	"os/signal"
 	"path/filepath"
+	"strings"
 	"sync"
 	"syscall"
 	"time"
@@ -220,8 +221,9 @@ func mountAndServe(f mountFlags, remote, mnt string, n *notifier) error {
 	// The puller tells the file system what it changed; the file system
 	// needs the uploader (Committer), which needs the puller.
 	kernel := &kernelNotifier{}
+	pauseApply, afterSwap := faultPauses(log)
 	puller, err := pull.New(idx, store, load, pull.Options{Device: device, Host: hostName(), Machine: machineID(),
-		Instance: claim.instance, DeviceETag: claim.etag, Notifier: kernel}, log.Named("pull"))
+		Instance: claim.instance, DeviceETag: claim.etag, Notifier: kernel, PauseApply: pauseApply}, log.Named("pull"))
 	if err != nil {
 		return err
 	}
@@ -232,6 +234,7 @@ func mountAndServe(f mountFlags, remote, mnt string, n *notifier) error {
 		Puller:       puller,
 		PullInterval: f.pollEvery,
 		Loader:       load,
+		AfterSwap:    afterSwap,
 	}, log.Named("uploader"))
 	if err != nil {
 		return err
@@ -380,6 +383,37 @@ func (k *kernelNotifier) Orphaned(inos []uint64) {
 	if f := k.get(); f != nil {
 		f.Orphaned(inos)
 	}
+}
+
+// faultEnv names the points where a test wants the daemon to stop for a
+// while, so it can kill it there (comma-separated): pause-pull-apply
+// (inside a pull's index transaction) and pause-after-swap (after a
+// commit's head swap, before the index records it). Fault injection only.
+const faultEnv = "CLOUDFS_FAULT"
+
+// faultPauses returns the pauses faultEnv asks for (nil: none).
+func faultPauses(log *zap.Logger) (pullApply, afterSwap func()) {
+	v := os.Getenv(faultEnv)
+	if v == "" {
+		return nil, nil
+	}
+	pause := func(what string) func() {
+		return func() {
+			log.Warn("fault injection: pausing", zap.String("point", what))
+			time.Sleep(time.Minute)
+		}
+	}
+	for _, p := range strings.Split(v, ",") {
+		switch p {
+		case "pause-pull-apply":
+			pullApply = pause(p)
+		case "pause-after-swap":
+			afterSwap = pause(p)
+		default:
+			log.Warn("unknown fault injection point", zap.String("point", p))
+		}
+	}
+	return pullApply, afterSwap
 }
 
 // metaVolume is the meta key of the volume settings as last read from the

@@ -58,6 +58,9 @@ type Options struct {
 	AckInterval time.Duration
 	// Now returns the current time (tests fix it); nil means time.Now.
 	Now func() time.Time
+	// PauseApply, when set, is called inside a pull's index transaction
+	// before it commits (fault injection, index.Pull.Pause).
+	PauseApply func()
 }
 
 // Puller pulls a volume's new commits into an index. Create it with New.
@@ -230,7 +233,7 @@ func (p *Puller) pull(ctx context.Context) (bool, error) {
 			return false, fmt.Errorf("pull %s: still fetching after %d steps", head, step)
 		}
 		res, err = p.db.ApplyPull(ctx, index.Pull{From: base, Commit: head, Head: c, FromAttrs: fromAttrs,
-			Objects: src, Device: p.opts.Host, Now: p.opts.Now()})
+			Objects: src, Device: p.opts.Host, Now: p.opts.Now(), Pause: p.opts.PauseApply})
 		if err != nil {
 			return false, fmt.Errorf("pull %s: %w", head, err)
 		}
