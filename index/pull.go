@@ -128,7 +128,7 @@ func (db *DB) ApplyPull(ctx context.Context, p Pull) (PullResult, error) {
 	defer db.wmu.Unlock()
 	err := db.writeLocked(ctx, true, func(tx querier) error {
 		t := &pullTx{db: db, tx: tx, p: &p, now: p.Now.UnixNano(), need: map[chunkstore.ID]bool{},
-			override: map[dirName]*tree.Entry{}, links: map[uint64]int{}, shrunk: map[uint64]dirName{}}
+			override: map[dirName]*tree.Entry{}, links: map[uint64]linkFix{}, nlinks: map[uint64]uint32{}, shrunk: map[uint64]dirName{}}
 		res, need = PullResult{}, t.need
 		t.res = &res
 		if err := t.run(); err != nil {
@@ -175,7 +175,9 @@ type pullTx struct {
 	override map[dirName]*tree.Entry
 	// links: the link count hard-linked inodes kept under remote names
 	// end the pull with (keepsLink).
-	links map[uint64]int
+	links map[uint64]linkFix
+	// nlinks: each inode's link count when the pull first saw it.
+	nlinks map[uint64]uint32
 	// shrunk: inodes that lost a name to a remote replacement, with the
 	// name (their count is settled at the end).
 	shrunk map[uint64]dirName
@@ -304,10 +306,10 @@ func (t *pullTx) rootAttrs() error {
 func (t *pullTx) settleLinks() error {
 	for ino := range t.shrunk {
 		if _, kept := t.links[ino]; !kept {
-			t.links[ino] = 0
+			t.links[ino] = linkFix{want: 0, remote: -1}
 		}
 	}
-	for ino, want := range t.links {
+	for ino, fix := range t.links {
 		var nlink, names uint32
 		var mode uint32
 		err := t.tx.QueryRow(`SELECT mode, nlink, (SELECT COUNT(*) FROM dentries WHERE ino = ?1) FROM inodes WHERE ino = ?1`, ino).
@@ -321,7 +323,14 @@ func (t *pullTx) settleLinks() error {
 		if mode&sIFMT == sIFDIR || nlink == 0 {
 			continue
 		}
-		final := uint32(max(want, int(names)))
+		final := uint32(max(fix.want, int(names)))
+		if fix.remote >= 0 && int(final) != fix.remote {
+			// The remote's entries carry another count: the next commit
+			// writes this one to every name.
+			if err := t.db.markDirtyTx(t.tx, ino, DirtyMeta); err != nil {
+				return err
+			}
+		}
 		if final == nlink {
 			continue
 		}

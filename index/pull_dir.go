@@ -249,7 +249,7 @@ func (t *pullTx) take(dir uint64, name string, o *tree.Entry, l *localVersion, n
 	if n == nil {
 		if l != nil {
 			t.res.Removed++
-			return t.unlink(dir, name, l)
+			return t.unlink(dir, name, l, false)
 		}
 		return nil
 	}
@@ -270,7 +270,7 @@ func (t *pullTx) take(dir uint64, name string, o *tree.Entry, l *localVersion, n
 func (t *pullTx) replace(dir uint64, name string, l *localVersion, e *tree.Entry, queue bool) error {
 	if l != nil {
 		t.res.Changed++
-		if err := t.unlink(dir, name, l); err != nil {
+		if err := t.unlink(dir, name, l, true); err != nil {
 			return err
 		}
 	} else {
@@ -323,12 +323,17 @@ func (t *pullTx) keepsLink(l *localVersion, o, n *tree.Entry) {
 		}
 		return int(e.Nlink)
 	}
+	before := int(t.nlinks[l.attr.Ino]) // as it was before the pull
 	base := count(o)
 	if o == nil {
-		base = int(l.attr.Nlink) // no base: every local name is this machine's
+		base = before // no base: every local name is this machine's
 	}
-	t.links[l.attr.Ino] = count(n) + int(l.attr.Nlink) - base
+	t.links[l.attr.Ino] = linkFix{want: count(n) + before - base, remote: count(n)}
 }
+
+// linkFix is the link count a hard-linked inode ends a pull with (want)
+// and the count the remote's entries give it (remote).
+type linkFix struct{ want, remote int }
 
 // insert adds remote entry n as name in dir (see insertNow).
 func (t *pullTx) insert(dir uint64, name string, n *tree.Entry) error {
@@ -366,6 +371,15 @@ func (t *pullTx) insertNow(dir uint64, name string, n *tree.Entry) (uint64, erro
 	if n.LinkID != 0 {
 		var how linkJoin
 		var err error
+		var owner uint64
+		var nlink uint32
+		err = t.tx.QueryRow(`SELECT l.ino, i.nlink FROM links l JOIN inodes i ON i.ino = l.ino WHERE l.id = ?`, int64(n.LinkID)).
+			Scan(&owner, &nlink)
+		if err == nil {
+			t.noteNlink(owner, nlink) // before the join counts this name
+		} else if !isNoRows(err) {
+			return 0, err
+		}
 		if ino, how, err = t.db.joinLinkTx(t.tx, n); err != nil {
 			return 0, err
 		}
@@ -405,8 +419,10 @@ func (t *pullTx) insertNow(dir uint64, name string, n *tree.Entry) (uint64, erro
 
 // unlink removes name from dir, a name of the local inode l. An inode left
 // without names is displaced (an open descriptor keeps it; a write to it
-// brings it back as a conflict copy).
-func (t *pullTx) unlink(dir uint64, name string, l *localVersion) error {
+// brings it back as a conflict copy). With replaced set another inode
+// takes the name (the remote changed the content): l's names in
+// directories not loaded are then the new inode's too (settleLinks).
+func (t *pullTx) unlink(dir uint64, name string, l *localVersion, replaced bool) error {
 	if _, err := t.tx.Exec(`DELETE FROM dentries WHERE parent = ? AND name = ?`, dir, name); err != nil {
 		return err
 	}
@@ -423,7 +439,7 @@ func (t *pullTx) unlink(dir uint64, name string, l *localVersion) error {
 				return err
 			}
 		}
-	case !l.isDir():
+	case !l.isDir() && replaced:
 		t.shrunk[ino] = dirName{dir, name}
 	}
 	t.invalidate(Invalidation{Dir: dir, Name: name, Removed: ino})
@@ -521,7 +537,7 @@ func (t *pullTx) prune(dir uint64, dirPath, name string, o *tree.Entry, l *local
 	switch {
 	case !left:
 		t.res.Removed++
-		if err := t.unlink(dir, name, l); err != nil {
+		if err := t.unlink(dir, name, l, false); err != nil {
 			return false, err
 		}
 		if n != nil {

@@ -29,6 +29,14 @@ type localVersion struct {
 
 func (l *localVersion) isDir() bool { return l != nil && l.attr.IsDir() }
 
+// noteNlink records inode ino's link count the first time the pull sees
+// it, before the pull changes it (keepsLink counts from it).
+func (t *pullTx) noteNlink(ino uint64, nlink uint32) {
+	if _, ok := t.nlinks[ino]; !ok {
+		t.nlinks[ino] = nlink
+	}
+}
+
 // lookupLocal returns the local version of name in dir, or nil.
 func (t *pullTx) lookupLocal(dir uint64, name string) (*localVersion, error) {
 	var ino uint64
@@ -54,6 +62,7 @@ func (t *pullTx) local(dir uint64, name string, ino uint64) (*localVersion, erro
 	if err != nil {
 		return nil, fmt.Errorf("inode %d: %w", ino, err)
 	}
+	t.noteNlink(ino, a.Nlink)
 	l.attr = a
 	e := &l.entry
 	e.Name = name

@@ -298,6 +298,18 @@ func compareNS(t *testing.T, seed uint64, id int, got, want map[string]string, h
 		}
 	}
 	history = append(history, "head's root entries that differ: "+strings.Join(entries, ", "))
+	if w := os.Getenv("CLOUDFS_MERGE_GREP"); w != "" {
+		for _, k := range slices.Sorted(maps.Keys(got)) {
+			if strings.Contains(got[k], w) {
+				history = append(history, "here:   "+k+" "+got[k])
+			}
+		}
+		for _, k := range slices.Sorted(maps.Keys(want)) {
+			if strings.Contains(want[k], w) {
+				history = append(history, "bucket: "+k+" "+want[k])
+			}
+		}
+	}
 	var diffs []string
 	for _, k := range slices.Sorted(maps.Keys(want)) {
 		if got[k] != want[k] {
