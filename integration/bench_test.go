@@ -80,6 +80,7 @@ type benchRows struct {
 	smallFiles, treeCreate, lsR, stat, rmRF                           *benchreport.Row
 	editBytes, resaveBytes, cpBytes                                   *benchreport.Row
 	firstLs, walk, rssTree, rssWork                                   *benchreport.Row
+	propP50, propP95, idlePoll                                        *benchreport.Row
 }
 
 // benchRun is one run of BenchmarkReport: its configuration, what it
@@ -158,6 +159,7 @@ func BenchmarkReport(b *testing.B) {
 	r.phase("cold sequential read", r.coldRead, r.row.coldRead)
 	r.phase("cold random reads", r.coldRandom, r.row.randP50, r.row.randP99)
 	r.phase("remote tree", r.remoteTree, r.row.firstLs, r.row.walk, r.row.rssTree)
+	r.phase("two machines", r.propagation, r.row.propP50, r.row.propP95, r.row.idlePoll)
 }
 
 func (r *benchRun) newReport() {
@@ -192,6 +194,10 @@ func (r *benchRun) newReport() {
 		rssTree: add(fmt.Sprintf("daemon peak RSS with the %d-file tree walked (inodes in the index)", r.cfg.remoteFiles),
 			benchreport.Bytes, benchreport.Max(150<<20)),
 		rssWork: add("daemon peak RSS of the workload mount (write, edits, small files, tree)", benchreport.Bytes, benchreport.Goal{}),
+		propP50: add(fmt.Sprintf("propagation, close on one machine to visible on another, p50 (settle %v, poll %v)", propSettle, propPoll),
+			benchreport.Millis, benchreport.Max(float64((propSettle+propPoll+time.Second)/time.Millisecond))),
+		propP95: add("propagation, p95", benchreport.Millis, benchreport.Max(float64((propSettle+propPoll+time.Second)/time.Millisecond))),
+		idlePoll: add("store requests per poll of a mount with nothing new", benchreport.Requests, benchreport.Max(1)),
 	}
 	r.methods()
 	r.rep.Setup = append(r.rep.Setup, fmt.Sprintf("sizes: large file %d MiB, %d small files, tree of %d entries, remote tree of %d files"+
@@ -233,6 +239,13 @@ func (r *benchRun) methods() {
 	w.walk.Method = "`ls -lR MNT` right after the first ls, bounded by CLOUDFS_BENCH_WALK_TIMEOUT (default 120 s)"
 	w.rssTree.Method = "VmHWM (/proc/PID/status) of that daemon after the walk"
 	w.rssWork.Method = "VmHWM of the daemon that ran the write, re-read, edits, small-file and tree figures"
+	w.propP50.Method = fmt.Sprintf("two mounts of a new volume (--settle-delay %v --poll-interval %v); %d times a new 4 KiB file "+
+		"is written and closed on the first, timed until the second reads its content (stat and read every 10 ms)",
+		propSettle, propPoll, propTrials)
+	w.propP95.Method = "the same trials"
+	w.idlePoll.Method = fmt.Sprintf("HTTP requests from the second mount to MinIO (through a counting proxy) over %d poll intervals "+
+		"with nothing new, divided by the polls, 12 s after the last change (the device record is rewritten at most every 10 s "+
+		"after the base moved)", idlePolls)
 }
 
 // randomReads is how many cold random reads of a file of size bytes the

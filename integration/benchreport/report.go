@@ -28,6 +28,7 @@ const (
 	Millis                    // a latency, in milliseconds
 	Seconds                   // a duration, in seconds
 	Bytes                     // a size, in bytes
+	Requests                  // a count of store requests
 )
 
 // HigherIsBetter reports whether a larger value of u is an improvement
@@ -52,6 +53,8 @@ func (u Unit) Format(v float64) string {
 		return fmt.Sprintf("%.2f s", v)
 	case Bytes:
 		return FormatBytes(v)
+	case Requests:
+		return trimNumber(v) + " requests"
 	}
 	return fmt.Sprintf("%g", v)
 }
