@@ -38,6 +38,10 @@
 //     and trim.go; setuid/setgid clearing: killpriv.go.
 //   - staging pool: empty staging files created and fsynced in batches in
 //     the background, handed out open.
+//   - changes from other machines (a pull): the kernel is told by entry and
+//     attribute notifications (notify.go); a file whose content changed is
+//     a new inode, so cached pages of the old one stay right for the
+//     descriptors that still read it.
 //   - kernel inodes (and go-fuse's nodes for them): bounded by
 //     Config.MaxKernelInodes; the shedder asks the kernel to forget the
 //     oldest unused ones.

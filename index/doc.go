@@ -36,8 +36,19 @@
 //     (tree.Stats). A directory whose entries have not been fetched yet is
 //     "not loaded" (lazy mount of a remote tree).
 //   - link id: the id a remote tree gives the names of one hard-linked
-//     inode; the links table maps it to the inode loaded for it, whose link
-//     count counts the names in directories not loaded yet too (links.go).
+//     inode; the links table maps it to the inode loaded for it (or
+//     committed with it), whose link count counts the names in directories
+//     not loaded yet too (links.go).
+//   - pull: merging a commit another device made into the index and making
+//     it the base commit (pull*.go): names this machine left alone take the
+//     remote's version, names both changed follow tree.Resolve's rules
+//     (conflict copies beside the name), and what the merge leaves
+//     different from the remote's trees is queued for the next commit.
+//   - displaced inode: one a pull took the last name of (another machine
+//     replaced or deleted the file) while it may be open; written
+//     afterwards, it comes back as a conflict copy. departed name: a name a
+//     local rename took out of a committed directory, which a pull follows
+//     to where the inode went.
 //
 // Durability: the database runs in WAL mode with synchronous=NORMAL, so a
 // commit survives a crash of the daemon but may be lost with power: ordinary

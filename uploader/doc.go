@@ -40,6 +40,10 @@
 // Options.MinBackoff to MaxBackoff). Errors retrying cannot heal
 // (chunkstore.IsPermanent, a file whose staged bytes vanished) mark the
 // entry failed until the file changes again (or SyncNow, or the next Run).
-// A lost head race (another device committed) keeps everything queued:
-// merging is not implemented yet and is reported as ErrHeadMoved.
+// A lost head race (another device committed, found before the upload or at
+// the head swap) pulls that commit through Options.Puller, which merges it
+// into the index with the queued changes (package uploader/pull,
+// index.DB.ApplyPull), and starts the round again on top of it; without a
+// Puller it is ErrHeadMoved and everything stays queued. Run also polls
+// head every Options.PullInterval and pulls what is new.
 package uploader
