@@ -34,11 +34,26 @@ var allowed = map[string][]string{
 }
 
 // exclusive lists third-party import prefixes that only one package (or
-// package tree) may use.
-var exclusive = []struct{ prefix, owner string }{
-	{"github.com/hanwen/go-fuse/", module + "/fs"},
-	{"github.com/aws/", module + "/chunkstore/s3"},
-	{"github.com/mattn/go-sqlite3", module + "/index"},
+// package tree, with tree set) may use.
+var exclusive = []struct {
+	prefix, owner string
+	tree          bool
+}{
+	{"github.com/hanwen/go-fuse/", module + "/fs", true},
+	{"github.com/aws/", module + "/chunkstore/s3", true},
+	{"github.com/mattn/go-sqlite3", module + "/index", false},
+}
+
+// forbidden lists, within the layers, packages that must not import
+// certain others (exactly those): the bucket's objects and the tree codec
+// know nothing of the SQLite index, the read path (fs) goes through the
+// index only, and the pull is below the write-back loop, which reaches it
+// through an interface.
+var forbidden = map[string][]string{
+	module + "/index/bucket":  {module + "/index", module + "/uploader"},
+	module + "/index/tree":    {module + "/index", module + "/index/bucket"},
+	module + "/fs":            {module + "/index/bucket", module + "/uploader"},
+	module + "/uploader/pull": {module + "/uploader"},
 }
 
 type listedPackage struct {
@@ -83,8 +98,14 @@ func TestLayering(t *testing.T) {
 				t.Errorf("%s imports %s: layer %s may import only %v", p.ImportPath, imp, l, ok)
 			}
 			for _, ex := range exclusive {
-				if strings.HasPrefix(imp, ex.prefix) && p.ImportPath != ex.owner && !strings.HasPrefix(p.ImportPath, ex.owner+"/") {
+				if strings.HasPrefix(imp, ex.prefix) && p.ImportPath != ex.owner &&
+					!(ex.tree && strings.HasPrefix(p.ImportPath, ex.owner+"/")) {
 					t.Errorf("%s imports %s: only %s may", p.ImportPath, imp, ex.owner)
+				}
+			}
+			for _, no := range forbidden[p.ImportPath] {
+				if imp == no {
+					t.Errorf("%s imports %s, which it must not (see forbidden)", p.ImportPath, imp)
 				}
 			}
 		}
