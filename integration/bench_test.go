@@ -196,7 +196,7 @@ func (r *benchRun) newReport() {
 		rssWork: add("daemon peak RSS of the workload mount (write, edits, small files, tree)", benchreport.Bytes, benchreport.Goal{}),
 		propP50: add(fmt.Sprintf("propagation, close on one machine to visible on another, p50 (settle %v, poll %v)", propSettle, propPoll),
 			benchreport.Millis, benchreport.Max(float64((propSettle+propPoll+time.Second)/time.Millisecond))),
-		propP95: add("propagation, p95", benchreport.Millis, benchreport.Max(float64((propSettle+propPoll+time.Second)/time.Millisecond))),
+		propP95:  add("propagation, p95", benchreport.Millis, benchreport.Max(float64((propSettle+propPoll+time.Second)/time.Millisecond))),
 		idlePoll: add("store requests per poll of a mount with nothing new", benchreport.Requests, benchreport.Max(1)),
 	}
 	r.methods()
