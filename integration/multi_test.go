@@ -4,10 +4,12 @@ import (
 	"errors"
 	"io/fs"
 	"os"
+	"os/exec"
 	"path/filepath"
 	"strings"
 	"testing"
 
+	"github.com/cloudfs/cloudfs/index/bucket"
 	"github.com/cloudfs/cloudfs/integration/harness"
 )
 
@@ -157,4 +159,80 @@ func TestMergeBothEdited(t *testing.T) {
 		}
 	}
 	sameTree(t, treeSums(t, b.Dir), treeSums(t, a.Dir), "a and b after the merge")
+	// b made the copy, and says so.
+	st := cloudfsStatus(t, b.Dir)
+	copies := conflictCopies(t, b.Dir, "report.txt")
+	if st.Pull.ConflictCount != 1 || len(st.Pull.Conflicts) != 1 || st.Pull.Conflicts[0].Path != "/report.txt" ||
+		st.Pull.Conflicts[0].CopyPath != "/"+copies[0] || st.Pull.Conflicts[0].Kind != "content" {
+		t.Fatalf("b's status shows conflicts %+v", st.Pull)
+	}
+	code, out := cloudfsCmd(t, nil, "status", b.Dir)
+	if code != 0 || !strings.Contains(out, "copy at /"+copies[0]) || !strings.Contains(out, "online") {
+		t.Fatalf("cloudfs status: exit %d:\n%s", code, out)
+	}
+}
+
+// TestDevices: every mount records itself under devices/; a copy of a
+// cache dir mounted next to the original becomes a new device rather than
+// share the original's record.
+func TestDevices(t *testing.T) {
+	m := harness.StartMinIO(t)
+	vol := s3Volume{m: m, prefix: "devices"}
+	cache := t.TempDir()
+	a := vol.mount(t, cache, "--settle-delay", "0", "--poll-interval", "0")
+	mustWrite(t, a, "f", "x")
+	cloudfsSyncOK(t, m, a.Dir)
+	dev := cloudfsStatus(t, a.Dir).Device
+	a.Unmount()
+	copied := t.TempDir()
+	if out, err := exec.Command("cp", "-a", cache+"/.", copied).CombinedOutput(); err != nil {
+		t.Fatalf("copy the cache dir: %v %s", err, out)
+	}
+	a.Remount()
+	if got := cloudfsStatus(t, a.Dir).Device; got != dev {
+		t.Fatalf("the original cache dir's device changed from %s to %s", dev, got)
+	}
+	c := vol.mount(t, copied, "--settle-delay", "0", "--poll-interval", "0")
+	cdev := cloudfsStatus(t, c.Dir).Device
+	if cdev == dev {
+		t.Fatalf("the copy of the cache dir mounts as the original's device %s", dev)
+	}
+	if !strings.Contains(c.LogText(), "another copy of this cache dir") {
+		t.Errorf("the copy's log does not say why it is a new device:\n%s", c.LogText())
+	}
+	mustWrite(t, c, "from-copy", "y")
+	cloudfsSyncOK(t, m, c.Dir)
+	cloudfsSyncOK(t, m, a.Dir)
+	wantContent(t, a, "from-copy", "y")
+	ids, bad, err := bucket.ListDevices(t.Context(), vol.store(t))
+	if err != nil || len(bad) > 0 {
+		t.Fatal(err, bad)
+	}
+	seen := map[string]string{}
+	for _, d := range ids {
+		seen[d.ID] = d.Commit
+	}
+	head := vol.head(t)
+	if seen[dev] != head || seen[cdev] != head {
+		t.Fatalf("device records %v: want %s and %s at head %s", seen, dev, cdev, head)
+	}
+}
+
+// TestOwnerOptions: -o uid=,gid= present every file as owned by them; what
+// the bucket stores stays the files' own owners.
+func TestOwnerOptions(t *testing.T) {
+	m := harness.StartMinIO(t)
+	vol := s3Volume{m: m, prefix: "owners"}
+	a := vol.mount(t, "", "--settle-delay", "0", "--poll-interval", "0", "-o", "uid=12345,gid=54321")
+	mustWrite(t, a, "f", "x")
+	st := statT(t, a.Path("f"))
+	if st.Uid != 12345 || st.Gid != 54321 {
+		t.Fatalf("f is owned by %d:%d on the mount, want 12345:54321", st.Uid, st.Gid)
+	}
+	cloudfsSyncOK(t, m, a.Dir)
+	b := vol.mount(t, "", "--poll-interval", "0")
+	st = statT(t, b.Path("f"))
+	if st.Uid != uint32(os.Getuid()) || st.Gid != uint32(os.Getgid()) {
+		t.Fatalf("the bucket stores f as %d:%d, want its creator's %d:%d", st.Uid, st.Gid, os.Getuid(), os.Getgid())
+	}
 }

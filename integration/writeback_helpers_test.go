@@ -143,6 +143,19 @@ type mountStatus struct {
 		Hits, Misses int64
 		Ranged       int64 `json:"ranged"`
 	} `json:"cache"`
+	Device string `json:"device"`
+	Online bool   `json:"online"`
+	Pull   struct {
+		Pulls          int64  `json:"pulls"`
+		LastPullCommit string `json:"last_pull_commit"`
+		ConflictCount  int    `json:"conflict_count"`
+		Conflicts      []struct {
+			Kind     string `json:"kind"`
+			Path     string `json:"path"`
+			CopyPath string `json:"copy_path"`
+		} `json:"conflicts"`
+		DeviceShared string `json:"device_shared"`
+	} `json:"pull"`
 }
 
 func cloudfsStatus(t *testing.T, mnt string) mountStatus {

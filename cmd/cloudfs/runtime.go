@@ -10,6 +10,7 @@ import (
 	"path/filepath"
 	"strconv"
 	"strings"
+	"time"
 
 	"github.com/cloudfs/cloudfs/fs"
 )
@@ -118,20 +119,32 @@ func findRuntime(mnt string) (runtimeInfo, error) {
 	}
 	dirs := runtimeDirs()
 	name := runtimeName(abs)
-	for _, d := range dirs {
-		b, err := os.ReadFile(filepath.Join(d, name))
-		if err != nil {
-			continue
+	// A daemon writes its runtime file just after its mount appears: one
+	// that is starting gets a moment.
+	for deadline := time.Now().Add(runtimeWait); ; {
+		for _, d := range dirs {
+			b, err := os.ReadFile(filepath.Join(d, name))
+			if err != nil {
+				continue
+			}
+			var info runtimeInfo
+			if err := json.Unmarshal(b, &info); err != nil || info.Socket == "" {
+				return runtimeInfo{}, &exitError{code: 1, msg: fmt.Sprintf("%s: bad runtime file %s", abs, filepath.Join(d, name))}
+			}
+			return info, nil
 		}
-		var info runtimeInfo
-		if err := json.Unmarshal(b, &info); err != nil || info.Socket == "" {
-			return runtimeInfo{}, &exitError{code: 1, msg: fmt.Sprintf("%s: bad runtime file %s", abs, filepath.Join(d, name))}
+		if time.Now().After(deadline) {
+			break
 		}
-		return info, nil
+		time.Sleep(20 * time.Millisecond)
 	}
 	return runtimeInfo{}, &exitError{code: 1, msg: fmt.Sprintf("%s is a cloudfs mount, but its daemon left no runtime file "+
 		"(looked for %s in %s; was it mounted by another user?)", abs, name, strings.Join(dirs, ", "))}
 }
+
+// runtimeWait is how long the commands wait for the runtime file of a
+// mount that is there (its daemon may be starting).
+const runtimeWait = 2 * time.Second
 
 // mountType returns the file system type of the mount at dir and whether
 // dir is a mount point.
