@@ -2,6 +2,7 @@ package integration
 
 import (
 	"errors"
+	"fmt"
 	"io/fs"
 	"os"
 	"strings"
@@ -317,6 +318,43 @@ func killAtPause(t *testing.T, minio *harness.MinIO, m *harness.Mount, point str
 	waitFor(t, func() bool { return strings.Contains(m.LogText(), want) }, "the daemon to pause at "+point)
 	m.Kill9()
 	<-done
+}
+
+// TestOutageDuringPull: MinIO stops in the middle of a pull (between two
+// of its fetches): the pull changes nothing, sync says why, and once MinIO
+// is back the next sync brings the change.
+func TestOutageDuringPull(t *testing.T) {
+	m := harness.StartMinIO(t)
+	vol := s3Volume{m: m, prefix: "outagepull"}
+	a := vol.mount(t, "", "--settle-delay", "0", "--poll-interval", "0")
+	b := harness.StartMount(t, harness.MountOptions{Remote: vol.remote(), CacheDir: t.TempDir(),
+		Args: []string{"--settle-delay", "0", "--poll-interval", "0", "--connect-timeout", "2s"},
+		Env:  append(m.Env(), "CLOUDFS_FAULT=pause-pull-fetch:4s")})
+	mustWrite(t, a, "d1/d2/d3/f", "v1")
+	cloudfsSyncOK(t, m, a.Dir)
+	cloudfsSyncOK(t, m, b.Dir)
+	wantContent(t, b, "d1/d2/d3/f", "v1") // the path is loaded on b
+	mustWrite(t, a, "d1/d2/d3/f", "v2")
+	cloudfsSyncOK(t, m, a.Dir)
+	pauses := strings.Count(b.LogText(), `"point": "pause-pull-fetch"`)
+	done := make(chan string)
+	go func() {
+		code, out := cloudfsCmd(t, m.Env(), "sync", "--timeout", "90s", b.Dir)
+		done <- fmt.Sprintf("exit %d: %s", code, strings.TrimSpace(out))
+	}()
+	waitFor(t, func() bool { return strings.Count(b.LogText(), `"point": "pause-pull-fetch"`) > pauses }, "b's pull to pause between fetches")
+	m.Stop()
+	res := <-done
+	if strings.HasPrefix(res, "exit 0") {
+		t.Fatalf("sync succeeded with MinIO stopped in the middle of its pull: %s", res)
+	}
+	if !strings.Contains(res, "unreachable") {
+		t.Fatalf("sync with MinIO stopped during its pull: %s (want it to say unreachable)", res)
+	}
+	wantContent(t, b, "d1/d2/d3/f", "v1")
+	m.Restart()
+	cloudfsSyncOK(t, m, b.Dir)
+	wantContent(t, b, "d1/d2/d3/f", "v2")
 }
 
 // TestOfflineStart: a mount whose cache dir has the remote's index comes

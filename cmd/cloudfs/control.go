@@ -242,6 +242,9 @@ func (t *controlTarget) sync(ctx context.Context) error {
 		if ctx.Err() != nil {
 			return fmt.Errorf("sync interrupted: %w", ctx.Err())
 		}
+		if errors.Is(err, chunkstore.ErrUnreachable) {
+			return fmt.Errorf("remote %s became unreachable (changes stay queued and are retried): %v", t.info.Remote, err)
+		}
 		st, serr := t.up.Status(ctx)
 		if serr != nil || len(st.Failed) == 0 {
 			return fmt.Errorf("not committed: %w", err)

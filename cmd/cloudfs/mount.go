@@ -221,9 +221,10 @@ func mountAndServe(f mountFlags, remote, mnt string, n *notifier) error {
 	// The puller tells the file system what it changed; the file system
 	// needs the uploader (Committer), which needs the puller.
 	kernel := &kernelNotifier{}
-	pauseApply, afterSwap := faultPauses(log)
+	fault := faultPauses(log)
 	puller, err := pull.New(idx, store, load, pull.Options{Device: device, Host: hostName(), Machine: machineID(),
-		Instance: claim.instance, DeviceETag: claim.etag, Notifier: kernel, PauseApply: pauseApply}, log.Named("pull"))
+		Instance: claim.instance, DeviceETag: claim.etag, Notifier: kernel,
+		PauseApply: fault.pullApply, PauseFetch: fault.pullFetch}, log.Named("pull"))
 	if err != nil {
 		return err
 	}
@@ -234,7 +235,7 @@ func mountAndServe(f mountFlags, remote, mnt string, n *notifier) error {
 		Puller:       puller,
 		PullInterval: f.pollEvery,
 		Loader:       load,
-		AfterSwap:    afterSwap,
+		AfterSwap:    fault.afterSwap,
 	}, log.Named("uploader"))
 	if err != nil {
 		return err
@@ -386,34 +387,43 @@ func (k *kernelNotifier) Orphaned(inos []uint64) {
 }
 
 // faultEnv names the points where a test wants the daemon to stop for a
-// while, so it can kill it there (comma-separated): pause-pull-apply
-// (inside a pull's index transaction) and pause-after-swap (after a
-// commit's head swap, before the index records it). Fault injection only.
+// while, so it can kill it or stop the remote there (comma-separated,
+// each name[:duration], default a minute): pause-pull-apply (inside a
+// pull's index transaction), pause-pull-fetch (after a pull's first
+// fetch) and pause-after-swap (after a commit's head swap, before the
+// index records it). Fault injection only.
 const faultEnv = "CLOUDFS_FAULT"
 
-// faultPauses returns the pauses faultEnv asks for (nil: none).
-func faultPauses(log *zap.Logger) (pullApply, afterSwap func()) {
-	v := os.Getenv(faultEnv)
-	if v == "" {
-		return nil, nil
-	}
-	pause := func(what string) func() {
-		return func() {
-			log.Warn("fault injection: pausing", zap.String("point", what))
-			time.Sleep(time.Minute)
+// faults are the pauses faultEnv asks for (nil: none).
+type faults struct{ pullApply, pullFetch, afterSwap func() }
+
+func faultPauses(log *zap.Logger) faults {
+	var f faults
+	for _, p := range strings.Split(os.Getenv(faultEnv), ",") {
+		if p == "" {
+			continue
 		}
-	}
-	for _, p := range strings.Split(v, ",") {
-		switch p {
+		name, dur, _ := strings.Cut(p, ":")
+		d, err := time.ParseDuration(dur)
+		if err != nil {
+			d = time.Minute
+		}
+		pause := func() {
+			log.Warn("fault injection: pausing", zap.String("point", name), zap.Duration("for", d))
+			time.Sleep(d)
+		}
+		switch name {
 		case "pause-pull-apply":
-			pullApply = pause(p)
+			f.pullApply = pause
+		case "pause-pull-fetch":
+			f.pullFetch = pause
 		case "pause-after-swap":
-			afterSwap = pause(p)
+			f.afterSwap = pause
 		default:
-			log.Warn("unknown fault injection point", zap.String("point", p))
+			log.Warn("unknown fault injection point", zap.String("point", name))
 		}
 	}
-	return pullApply, afterSwap
+	return f
 }
 
 // metaVolume is the meta key of the volume settings as last read from the

@@ -59,8 +59,9 @@ type Options struct {
 	// Now returns the current time (tests fix it); nil means time.Now.
 	Now func() time.Time
 	// PauseApply, when set, is called inside a pull's index transaction
-	// before it commits (fault injection, index.Pull.Pause).
-	PauseApply func()
+	// before it commits (fault injection, index.Pull.Pause); PauseFetch
+	// after a pull's first fetch of objects, before it goes deeper.
+	PauseApply, PauseFetch func()
 }
 
 // Puller pulls a volume's new commits into an index. Create it with New.
@@ -242,6 +243,9 @@ func (p *Puller) pull(ctx context.Context) (bool, error) {
 		}
 		if err := p.fetch(ctx, src, res.Need); err != nil {
 			return false, fmt.Errorf("pull %s: %w", head, err)
+		}
+		if fetched == 0 && p.opts.PauseFetch != nil {
+			p.opts.PauseFetch()
 		}
 		fetched += len(res.Need)
 	}
