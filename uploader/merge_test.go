@@ -2,10 +2,12 @@ package uploader
 
 import (
 	"bytes"
+	"errors"
 	"strings"
 	"testing"
 
 	"github.com/cloudfs/cloudfs/chunkstore"
+	"github.com/cloudfs/cloudfs/chunkstore/fault"
 	"github.com/cloudfs/cloudfs/index"
 )
 
@@ -123,5 +125,38 @@ func TestLostSwapMerges(t *testing.T) {
 	wantFile(t, ns, "/from-b", []byte("B"))
 	if b.queued() != 0 {
 		t.Fatalf("%d still queued on b", b.queued())
+	}
+}
+
+// TestPendingCommitBuiltOn: this machine's head swap succeeded but its
+// reply was lost (or the daemon died before recording it), and another
+// device has committed on top since: the round first records its own
+// commit, so the merge of the other's sees its edit as committed, not as a
+// conflicting edit of the same file (no conflict copy).
+func TestPendingCommitBuiltOn(t *testing.T) {
+	a := newPullingFixture(t)
+	x := a.create(index.RootIno, "x.txt", modeReg|0o644)
+	a.write(x, 0, []byte("v1"))
+	a.round()
+	b := a.peer("laptop")
+	bx := b.lookup("x.txt").Ino
+	b.write(bx, 0, []byte("from b"))
+	b.store.Add(fault.Rule{Ops: fault.OpPut, Prefix: chunkstore.HeadKey, Err: fault.ErrInjected, AfterCall: true, Times: 1})
+	if _, err := b.up.Round(b.ctx, true); !errors.Is(err, fault.ErrInjected) {
+		t.Fatalf("b's round with the head reply lost: %v", err)
+	}
+	b.store.Clear()
+	a.write(a.create(index.RootIno, "y.txt", modeReg|0o644), 0, []byte("from a"))
+	a.round()
+	b.round()
+	ns := loadRemote(t, a.mem)
+	wantFile(t, ns, "/x.txt", []byte("from b"))
+	wantFile(t, ns, "/y.txt", []byte("from a"))
+	if len(ns) != 2 {
+		t.Fatalf("remote tree %v: want x.txt and y.txt only (no conflict copy)", keys(ns))
+	}
+	st, err := b.puller.Status(b.ctx)
+	if err != nil || st.ConflictCount != 0 {
+		t.Fatalf("b's conflicts: %+v, %v", st, err)
 	}
 }

@@ -121,6 +121,11 @@ type attempt struct {
 	sent    map[chunkstore.ID]bool      // chunks this round put
 	failed  map[uint64]error            // files that failed on their own
 	busy    map[uint64]bool             // files still being written: left queued, unread
+	// finishPending: head moved past this machine's pending commit (its
+	// swap succeeded, then another device committed on top): the round
+	// only records the pending commit, if its trees are still the
+	// snapshot's, before the merge of what came after.
+	finishPending bool
 }
 
 func (a *attempt) run(ctx context.Context) error {
@@ -169,6 +174,16 @@ func (a *attempt) run(ctx context.Context) error {
 	}
 	if err := a.checkChunks(ctx); err != nil {
 		return err
+	}
+	if a.finishPending {
+		if b.root.ID != parent.Root || !parent.RootAttrs.Equal(&snap.RootAttrs) {
+			return fmt.Errorf("%w: past this machine's pending commit %s, which no longer matches the queue", ErrHeadMoved, parentID)
+		}
+		if err := a.apply(ctx, parentID, b); err != nil {
+			return err
+		}
+		u.log.Info("recorded the pending commit of an interrupted round; merging what came after it", zap.Stringer("commit", parentID))
+		return fmt.Errorf("%w: past this machine's pending commit %s (recorded)", ErrHeadMoved, parentID)
 	}
 	commitID := parentID
 	if parent == nil || b.root.ID != parent.Root || !parent.RootAttrs.Equal(&snap.RootAttrs) {
@@ -231,6 +246,16 @@ func (a *attempt) parent(ctx context.Context) (chunkstore.ID, *tree.Commit, chun
 	case exists && head == snap.Base:
 	case exists && head == snap.Pending && !head.IsZero():
 		u.log.Info("head is the pending commit of an interrupted round; building on it", zap.Stringer("commit", head))
+	case exists && !snap.Pending.IsZero() && u.opts.Puller != nil && u.descends(ctx, head, snap.Pending):
+		// Our swap succeeded and another device built on it: record our
+		// commit first, so the merge of theirs sees our changes as
+		// committed rather than as conflicting edits.
+		c, err := bucket.ReadCommit(ctx, u.store, snap.Pending)
+		if err != nil {
+			return head, nil, chunkstore.Cond{}, fmt.Errorf("read pending commit: %w", err)
+		}
+		a.finishPending = true
+		return snap.Pending, c, chunkstore.Cond{}, nil
 	default:
 		if exists {
 			if err := u.db.SetMeta(ctx, index.MetaRemoteHead, head[:]); err != nil {
@@ -244,6 +269,32 @@ func (a *attempt) parent(ctx context.Context) (chunkstore.ID, *tree.Commit, chun
 		return head, nil, chunkstore.Cond{}, fmt.Errorf("read head commit: %w", err)
 	}
 	return head, c, chunkstore.Cond{IfMatch: etag}, nil
+}
+
+// maxAncestry bounds the commits descends reads.
+const maxAncestry = 64
+
+// descends reports whether commit anc is head or one of its ancestors
+// within maxAncestry commits (read from the bucket; errors say no).
+func (u *Uploader) descends(ctx context.Context, head, anc chunkstore.ID) bool {
+	queue, seen := []chunkstore.ID{head}, map[chunkstore.ID]bool{}
+	for len(queue) > 0 && len(seen) < maxAncestry {
+		id := queue[0]
+		queue = queue[1:]
+		if id == anc {
+			return true
+		}
+		if seen[id] {
+			continue
+		}
+		seen[id] = true
+		c, err := bucket.ReadCommit(ctx, u.store, id)
+		if err != nil {
+			return false
+		}
+		queue = append(queue, c.Parents...)
+	}
+	return false
 }
 
 // commit writes the commit object of root (with the root's attributes and
