@@ -8,7 +8,7 @@ BIN      := bin/cloudfs
 RACE_BIN := bin/cloudfs-race
 # Unit tier: every package but the end-to-end tests (no mount, no network).
 UNIT_PKGS = $(shell $(GO) list ./... | grep -v /integration)
-TIMEOUT_UNIT ?= 5m
+TIMEOUT_UNIT ?= 10m
 TIMEOUT_INTEGRATION ?= 25m
 # GOBENCHTIME (per hot-function benchmark) and the CLOUDFS_BENCH_* variables
 # (sizes of the end-to-end report) scale `make bench`.

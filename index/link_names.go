@@ -53,6 +53,13 @@ func (db *DB) LoadLinkNames(ctx context.Context, inos []uint64, load RemoteLoade
 	}
 }
 
+// ShortOfNames returns the inodes of inos, not directories, whose link
+// count exceeds their entries here (names in directories not loaded, or a
+// count that is wrong).
+func (db *DB) ShortOfNames(ctx context.Context, inos []uint64) ([]uint64, error) {
+	return db.shortOfNames(ctx, inos)
+}
+
 // shortOfNames returns the inodes of inos, not directories, whose link
 // count exceeds their entries.
 func (db *DB) shortOfNames(ctx context.Context, inos []uint64) ([]uint64, error) {

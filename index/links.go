@@ -95,21 +95,20 @@ func (db *DB) joinLinkTx(tx querier, e *tree.Entry) (uint64, linkJoin, error) {
 }
 
 // recordLinkTx records ino as the inode of entry e's link id, replacing a
-// row whose inode is gone or differs in content.
+// row whose inode is gone or differs in content. An inode has one link id:
+// any other it had goes (a commit writes the id the snapshot finds).
 func recordLinkTx(tx querier, e *tree.Entry, ino uint64) error {
+	if _, err := tx.Exec(`DELETE FROM links WHERE ino = ? AND id != ?`, ino, int64(e.LinkID)); err != nil {
+		return err
+	}
 	_, err := tx.Exec(`INSERT OR REPLACE INTO links(id, ino, content) VALUES(?, ?, ?)`,
 		int64(e.LinkID), ino, remoteContentKey(e))
 	return err
 }
 
 // recordLinkOfTx records e's link id as inode ino's, the id its commit
-// wrote: the inode's other ids go.
-func recordLinkOfTx(tx querier, e *tree.Entry, ino uint64) error {
-	if _, err := tx.Exec(`DELETE FROM links WHERE ino = ? AND id != ?`, ino, int64(e.LinkID)); err != nil {
-		return err
-	}
-	return recordLinkTx(tx, e, ino)
-}
+// wrote (recordLinkTx).
+func recordLinkOfTx(tx querier, e *tree.Entry, ino uint64) error { return recordLinkTx(tx, e, ino) }
 
 // takeLinkIDTx makes e's link id inode ino's (a pull's new inode for the
 // group the id names now); an inode that had it and still has names gets

@@ -151,6 +151,19 @@ func (a *attempt) run(ctx context.Context) error {
 	if err != nil {
 		return err
 	}
+	// A rebuilt directory writes the count of every hard-linked file it
+	// names, queued or not: one short of its names is settled first (its
+	// other names found, or its count corrected), as for the queued.
+	if short, err := u.db.ShortOfNames(ctx, linkedIn(snap.Root)); err != nil {
+		return err
+	} else if len(short) > 0 {
+		if _, err := u.db.LoadLinkNames(ctx, short, load); err != nil {
+			return err
+		}
+		if snap, err = u.db.Snapshot(ctx, append(inos, short...)); err != nil {
+			return err
+		}
+	}
 	a.snap = snap
 	if snap.Root == nil {
 		return a.finishWithoutTree(ctx)
@@ -269,6 +282,28 @@ func (a *attempt) parent(ctx context.Context) (chunkstore.ID, *tree.Commit, chun
 		return head, nil, chunkstore.Cond{}, fmt.Errorf("read head commit: %w", err)
 	}
 	return head, c, chunkstore.Cond{IfMatch: etag}, nil
+}
+
+// linkedIn returns the hard-linked non-directories the rebuilt directory d
+// and those below it name.
+func linkedIn(d *index.SnapDir) []uint64 {
+	var out []uint64
+	var walk func(d *index.SnapDir)
+	walk = func(d *index.SnapDir) {
+		if d == nil {
+			return
+		}
+		for _, e := range d.Entries {
+			switch {
+			case e.Dir != nil:
+				walk(e.Dir)
+			case e.Entry.Type != tree.TypeDir && e.Nlink > 1:
+				out = append(out, e.Ino)
+			}
+		}
+	}
+	walk(d)
+	return out
 }
 
 // maxAncestry bounds the commits descends reads.
