@@ -98,6 +98,11 @@ type Uploader struct {
 
 	roundMu sync.Mutex // held by the round in progress; rounds run one at a time
 
+	// pollFails and nextPoll back polls off while the remote fails them
+	// (Run's goroutine only).
+	pollFails int
+	nextPoll  time.Time
+
 	mu      sync.Mutex // guards the fields below
 	running bool
 	syncReq chan syncRequest
@@ -211,22 +216,48 @@ func (u *Uploader) Run(ctx context.Context) error {
 	}
 }
 
-// poll pulls when head moved, and acknowledges the base commit.
+// maxPollBackoff bounds the wait between polls while they fail.
+const maxPollBackoff = time.Minute
+
+// poll pulls when head moved, and acknowledges the base commit. While
+// polls or pulls fail (the remote is unreachable), the next ones wait
+// twice as long each time, up to maxPollBackoff.
 func (u *Uploader) poll(ctx context.Context) {
+	now := u.opts.Now()
+	if now.Before(u.nextPoll) {
+		return
+	}
+	err := u.pollOnce(ctx)
+	if err == nil || ctx.Err() != nil {
+		u.pollFails, u.nextPoll = 0, time.Time{}
+		return
+	}
+	u.pollFails++
+	wait := u.opts.PullInterval
+	for i := 1; i < u.pollFails && wait < maxPollBackoff; i++ {
+		wait *= 2
+	}
+	u.nextPoll = now.Add(min(wait, maxPollBackoff))
+	if u.pollFails == 1 {
+		u.log.Warn("poll of head failed; polls back off until the remote answers", zap.Error(err))
+	} else {
+		u.log.Debug("poll of head failed", zap.Int("failures", u.pollFails), zap.Duration("next_in", wait), zap.Error(err))
+	}
+}
+
+func (u *Uploader) pollOnce(ctx context.Context) error {
 	changed, err := u.opts.Puller.Changed(ctx)
 	if err != nil {
 		u.setPullError(err)
-		if ctx.Err() == nil {
-			u.log.Debug("poll of head failed", zap.Error(err))
-		}
-		return
+		return err
 	}
 	if changed {
-		if err := u.pull(ctx); err != nil && ctx.Err() == nil {
-			u.log.Warn("pull failed; retried at the next poll", zap.Error(err))
+		if err := u.pull(ctx); err != nil {
+			return err
 		}
 	}
 	u.acknowledge(ctx, false)
+	return nil
 }
 
 // pull runs the Puller with no round running.
