@@ -2,9 +2,13 @@ package uploader
 
 import (
 	"bytes"
+	"context"
 	"errors"
+	"fmt"
+	"slices"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/cloudfs/cloudfs/chunkstore"
 	"github.com/cloudfs/cloudfs/chunkstore/fault"
@@ -158,5 +162,41 @@ func TestPendingCommitBuiltOn(t *testing.T) {
 	st, err := b.puller.Status(b.ctx)
 	if err != nil || st.ConflictCount != 0 {
 		t.Fatalf("b's conflicts: %+v, %v", st, err)
+	}
+}
+
+// failingPuller fails every poll and counts them.
+type failingPuller struct{ polls int }
+
+func (p *failingPuller) Changed(context.Context) (bool, error) {
+	p.polls++
+	return false, fmt.Errorf("head: %w", chunkstore.ErrUnreachable)
+}
+func (p *failingPuller) Pull(context.Context) (bool, error)      { return false, nil }
+func (p *failingPuller) NoteHead(string)                         {}
+func (p *failingPuller) Acknowledge(context.Context, bool) error { return nil }
+
+// TestPollBackoff: while polls fail, the next ones wait twice as long each
+// time, up to a minute; one that works resets the wait.
+func TestPollBackoff(t *testing.T) {
+	f := newFixture(t)
+	p := &failingPuller{}
+	now := time.Unix(1000, 0)
+	f.up.opts.Puller, f.up.opts.PullInterval = p, time.Second
+	f.up.opts.Now = func() time.Time { return now }
+	var at []time.Duration
+	start := now
+	for range 120 * 4 { // two minutes in quarter seconds
+		before := p.polls
+		f.up.poll(f.ctx)
+		if p.polls > before {
+			at = append(at, now.Sub(start))
+		}
+		now = now.Add(250 * time.Millisecond)
+	}
+	want := []time.Duration{0, time.Second, 3 * time.Second, 7 * time.Second, 15 * time.Second, 31 * time.Second,
+		63 * time.Second, 123 * time.Second}
+	if len(at) < 7 || !slices.Equal(at[:7], want[:7]) {
+		t.Fatalf("polls at %v, want %v", at, want[:7])
 	}
 }
