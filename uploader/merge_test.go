@@ -25,16 +25,24 @@ func newPullingFixture(t *testing.T) *fixture {
 	return f
 }
 
+// twoMachines commits one file name holding content from a and returns a,
+// a second machine b that has loaded it, and its inode on each.
+func twoMachines(t *testing.T, name, content string) (a, b *fixture, ax, bx uint64) {
+	t.Helper()
+	a = newPullingFixture(t)
+	ax = a.create(index.RootIno, name, modeReg|0o644)
+	a.write(ax, 0, []byte(content))
+	a.round()
+	b = a.peer("laptop")
+	return a, b, ax, b.lookup(name).Ino
+}
+
 // TestRoundMergesAnotherDevicesCommit: two machines commit disjoint
 // changes from one base; the second one's round finds head moved, pulls
 // the first one's commit, and commits both on top of it; the first then
 // pulls the second's.
 func TestRoundMergesAnotherDevicesCommit(t *testing.T) {
-	a := newPullingFixture(t)
-	a.write(a.create(index.RootIno, "base", modeReg|0o644), 0, []byte("base"))
-	a.round()
-	b := a.peer("laptop")
-	b.lookup("base") // the root loaded on b
+	a, b, _, _ := twoMachines(t, "base", "base")
 	a.write(a.create(index.RootIno, "from-a", modeReg|0o644), 0, []byte("A"))
 	a.round()
 	b.write(b.create(index.RootIno, "from-b", modeReg|0o644), 0, []byte("B"))
@@ -70,12 +78,7 @@ func TestRoundMergesAnotherDevicesCommit(t *testing.T) {
 // commits second keeps the first's version under the name and its own as
 // a conflict copy beside it, and both versions are in the bucket.
 func TestRoundMergeConflictCopy(t *testing.T) {
-	a := newPullingFixture(t)
-	x := a.create(index.RootIno, "report.txt", modeReg|0o644)
-	a.write(x, 0, []byte("v1"))
-	a.round()
-	b := a.peer("laptop")
-	bx := b.lookup("report.txt").Ino
+	a, b, x, bx := twoMachines(t, "report.txt", "v1")
 	a.write(x, 0, []byte("A2"))
 	a.round()
 	b.write(bx, 0, []byte("B2"))
@@ -104,11 +107,7 @@ func TestRoundMergeConflictCopy(t *testing.T) {
 // head and its head swap; the refused swap pulls and the round commits on
 // top of the other commit.
 func TestLostSwapMerges(t *testing.T) {
-	a := newPullingFixture(t)
-	a.write(a.create(index.RootIno, "base", modeReg|0o644), 0, []byte("base"))
-	a.round()
-	b := a.peer("laptop")
-	b.lookup("base")
+	a, b, _, _ := twoMachines(t, "base", "base")
 	b.write(b.create(index.RootIno, "from-b", modeReg|0o644), 0, []byte("B"))
 	raced := false
 	b.hooked.setHook(func(op, key string, after bool) error {
@@ -138,12 +137,7 @@ func TestLostSwapMerges(t *testing.T) {
 // commit, so the merge of the other's sees its edit as committed, not as a
 // conflicting edit of the same file (no conflict copy).
 func TestPendingCommitBuiltOn(t *testing.T) {
-	a := newPullingFixture(t)
-	x := a.create(index.RootIno, "x.txt", modeReg|0o644)
-	a.write(x, 0, []byte("v1"))
-	a.round()
-	b := a.peer("laptop")
-	bx := b.lookup("x.txt").Ino
+	a, b, _, bx := twoMachines(t, "x.txt", "v1")
 	b.write(bx, 0, []byte("from b"))
 	b.store.Add(fault.Rule{Ops: fault.OpPut, Prefix: chunkstore.HeadKey, Err: fault.ErrInjected, AfterCall: true, Times: 1})
 	if _, err := b.up.Round(b.ctx, true); !errors.Is(err, fault.ErrInjected) {

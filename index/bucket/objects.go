@@ -134,28 +134,14 @@ func (l *Loader) get(ctx context.Context, id chunkstore.ID) ([]byte, error) {
 
 // Tree reads and decodes tree id.
 func (l *Loader) Tree(ctx context.Context, id chunkstore.ID) (*tree.Tree, error) {
-	data, err := l.get(ctx, id)
-	if err != nil {
-		return nil, err
-	}
-	t, err := tree.Decode(data)
-	if err != nil {
-		return nil, fmt.Errorf("tree %s: %w", id, err)
-	}
-	return t, nil
+	t, _, err := l.object(ctx, id, tree.KindTree)
+	return t, err
 }
 
 // Manifest reads and decodes manifest id.
 func (l *Loader) Manifest(ctx context.Context, id chunkstore.ID) (*tree.Manifest, error) {
-	data, err := l.get(ctx, id)
-	if err != nil {
-		return nil, err
-	}
-	m, err := tree.DecodeManifest(data)
-	if err != nil {
-		return nil, fmt.Errorf("manifest %s: %w", id, err)
-	}
-	return m, nil
+	_, m, err := l.object(ctx, id, tree.KindManifest)
+	return m, err
 }
 
 // Gets returns how many objects the loader has read from its store (cache
@@ -170,11 +156,20 @@ func (l *Loader) Gets() int {
 // manifests alike, and returns it decoded: exactly one of the results is
 // set.
 func (l *Loader) Object(ctx context.Context, id chunkstore.ID) (*tree.Tree, *tree.Manifest, error) {
+	return l.object(ctx, id, 0)
+}
+
+// object reads and decodes object id, which must be of kind want (0: a
+// tree or a manifest).
+func (l *Loader) object(ctx context.Context, id chunkstore.ID, want tree.Kind) (*tree.Tree, *tree.Manifest, error) {
 	data, err := l.get(ctx, id)
 	if err != nil {
 		return nil, nil, err
 	}
 	kind, err := tree.KindOf(data)
+	if err == nil && want != 0 && kind != want {
+		err = fmt.Errorf("a %s where a %s was expected: %w", kind, want, tree.ErrCorrupt)
+	}
 	if err != nil {
 		return nil, nil, fmt.Errorf("object %s: %w", id, err)
 	}
