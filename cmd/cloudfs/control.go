@@ -147,6 +147,17 @@ func (s *controlServer) serve() {
 
 func (s *controlServer) handle(c net.Conn) {
 	defer c.Close()
+	// Only the mounting user and root may drive the daemon, whatever the
+	// socket's mode says.
+	if uid, err := peerUID(c); err != nil || !trustedUID(uid) {
+		s.log.Warn("control: refused a connection", zap.Uint32("peer_uid", uid), zap.Error(err))
+		who := "root"
+		if os.Geteuid() != 0 {
+			who = fmt.Sprintf("uid %d and root", os.Geteuid())
+		}
+		s.reply(c, controlReply{Error: "permission denied: only " + who + " may control this mount"})
+		return
+	}
 	r := bufio.NewReader(c)
 	c.SetReadDeadline(time.Now().Add(10 * time.Second))
 	line, err := r.ReadBytes('\n')
@@ -314,6 +325,12 @@ func callDaemon(ctx context.Context, mnt string, req controlRequest) (*controlRe
 			rt.Mountpoint, rt.PID, rt.Socket, unwrapOp(err))}
 	}
 	defer c.Close()
+	if uid, err := peerUID(c); err != nil {
+		return nil, &exitError{code: 1, msg: fmt.Sprintf("%s: the socket %s: %v", rt.Mountpoint, rt.Socket, err)}
+	} else if !trustedUID(uid) {
+		return nil, &exitError{code: 1, msg: fmt.Sprintf("%s: the socket %s is served by uid %d, not by this user or root (refusing to trust it)",
+			rt.Mountpoint, rt.Socket, uid)}
+	}
 	go func() {
 		<-ctx.Done()
 		c.Close()

@@ -71,10 +71,13 @@ func runtimeName(mp string) string {
 }
 
 // writeRuntime records info in the daemon's runtime dir and returns the
-// file's path (to remove at exit).
+// file's path (to remove at exit). The dir is made private first (see
+// makePrivateDir) and the file is written under a fresh temporary name
+// (O_EXCL) and renamed into place, so nothing another user planted there
+// is followed or overwritten.
 func writeRuntime(info runtimeInfo) (string, error) {
 	dir := runtimeDirs()[0]
-	if err := os.MkdirAll(dir, 0o700); err != nil {
+	if err := makePrivateDir(dir); err != nil {
 		return "", fmt.Errorf("runtime dir: %w", err)
 	}
 	b, err := json.MarshalIndent(info, "", "  ")
@@ -82,12 +85,19 @@ func writeRuntime(info runtimeInfo) (string, error) {
 		return "", err
 	}
 	path := filepath.Join(dir, runtimeName(info.Mountpoint))
-	tmp := path + ".tmp"
-	if err := os.WriteFile(tmp, append(b, '\n'), 0o600); err != nil {
+	f, err := os.CreateTemp(dir, runtimeName(info.Mountpoint)+".*.tmp")
+	if err != nil {
 		return "", fmt.Errorf("runtime file: %w", err)
 	}
-	if err := os.Rename(tmp, path); err != nil {
-		os.Remove(tmp)
+	_, err = f.Write(append(b, '\n'))
+	if cerr := f.Close(); err == nil {
+		err = cerr
+	}
+	if err == nil {
+		err = os.Rename(f.Name(), path)
+	}
+	if err != nil {
+		os.Remove(f.Name())
 		return "", fmt.Errorf("runtime file: %w", err)
 	}
 	return path, nil
@@ -123,9 +133,12 @@ func findRuntime(mnt string) (runtimeInfo, error) {
 	// that is starting gets a moment.
 	for deadline := time.Now().Add(runtimeWait); ; {
 		for _, d := range dirs {
-			b, err := os.ReadFile(filepath.Join(d, name))
-			if err != nil {
+			b, err := readTrusted(filepath.Join(d, name))
+			if errors.Is(err, os.ErrNotExist) {
 				continue
+			}
+			if err != nil {
+				return runtimeInfo{}, &exitError{code: 1, msg: fmt.Sprintf("%s: untrusted runtime file: %v", abs, err)}
 			}
 			var info runtimeInfo
 			if err := json.Unmarshal(b, &info); err != nil || info.Socket == "" {
