@@ -124,12 +124,13 @@ func mountAndServe(f mountFlags, remote, mnt string, n *notifier) error {
 	defer lock.Close()
 	logFile := ""
 	if n.active() {
-		logFile = filepath.Join(cacheDir, "cloudfs.log")
+		logFile = filepath.Join(cacheDir, logFileName)
 	}
-	log, err := newLogger(f.logLevel, logFile)
+	log, closeLog, err := newLogger(f.logLevel, logFile)
 	if err != nil {
 		return err
 	}
+	defer closeLog()
 	defer log.Sync()
 
 	ctx := context.Background()
