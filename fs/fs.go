@@ -225,9 +225,13 @@ func (f *FS) Mount(dir string, mo MountOptions) (*Mount, error) {
 			// them whenever it sees a new mtime, and the mtime of a
 			// write is stamped here, not by the kernel.
 			ExplicitDataCacheControl: true,
-			Options:                  append([]string{"default_permissions"}, mo.Extra...),
-			Debug:                    mo.Debug,
-			Logger:                   zap.NewStdLog(f.log.Named("fuse")),
+			// nosuid,nodev whatever the library's defaults: the
+			// bucket's trees may carry any mode, owner and device
+			// number; -o suid or -o dev (later, so they win) is the
+			// administrator's choice.
+			Options: append([]string{"default_permissions", "nosuid", "nodev"}, mo.Extra...),
+			Debug:   mo.Debug,
+			Logger:  zap.NewStdLog(f.log.Named("fuse")),
 		},
 	}
 	if mo.ReadOnly {
