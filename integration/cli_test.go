@@ -350,3 +350,40 @@ func fusectl(t *testing.T) string {
 	t.Cleanup(func() { exec.Command("umount", dir).Run() })
 	return dir
 }
+
+// TestMountThroughSymlink: a mount point reached through a symlink (a
+// /home that links to /data/home) mounts, and sync and status find the
+// mount by either path; the background daemon's log is the user's alone.
+func TestMountThroughSymlink(t *testing.T) {
+	mnt, cache, env := daemonDirs(t)
+	link := filepath.Join(t.TempDir(), "home")
+	if err := os.Symlink(filepath.Dir(mnt), link); err != nil {
+		t.Fatal(err)
+	}
+	via := filepath.Join(link, filepath.Base(mnt))
+	if code, out := cloudfsCmd(t, env, "mount", "--background", "--cache-dir", cache, via); code != 0 {
+		t.Fatalf("mount through a symlink: exit %d: %s", code, out)
+	}
+	t.Cleanup(func() {
+		exec.Command("fusermount3", "-u", mnt).Run()
+		waitFor(t, func() bool { return !cacheLocked(cache) }, "the background daemon to exit")
+	})
+	if !harness.Mounted(mnt) {
+		t.Fatalf("%s is not mounted", mnt)
+	}
+	if err := os.WriteFile(filepath.Join(via, "f"), []byte("x"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	for _, p := range []string{via, mnt} {
+		if code, out := cloudfsCmd(t, env, "sync", p); code != 0 {
+			t.Errorf("sync %s: exit %d: %s", p, code, out)
+		}
+		if code, out := cloudfsCmd(t, env, "status", p); code != 0 || !strings.Contains(out, mnt) {
+			t.Errorf("status %s: exit %d: %s", p, code, out)
+		}
+	}
+	fi, err := os.Stat(filepath.Join(cache, "cloudfs.log"))
+	if err != nil || fi.Mode().Perm() != 0o600 {
+		t.Errorf("daemon log: %v %v, want mode 0600", fi, err)
+	}
+}

@@ -10,8 +10,8 @@ import (
 	"github.com/cloudfs/cloudfs/fs"
 )
 
-// checkMountpoint reports, as a one-line user error, why dir cannot be
-// mounted on.
+// checkMountpoint returns dir as an absolute path with no symlinks, or
+// reports, as a one-line user error, why it cannot be mounted on.
 func checkMountpoint(dir string, nonempty bool) (string, error) {
 	abs, err := filepath.Abs(dir)
 	if err != nil {
@@ -27,6 +27,12 @@ func checkMountpoint(dir string, nonempty bool) (string, error) {
 		return "", userError("mountpoint %s: %v", abs, err)
 	case !fi.IsDir():
 		return "", userError("mountpoint %s is not a directory", abs)
+	}
+	// Mount on the directory itself: fusermount refuses a path through a
+	// symlink, and the mount table (which sync and status look the
+	// mount up in) names the resolved path.
+	if abs, err = filepath.EvalSymlinks(abs); err != nil {
+		return "", userError("mountpoint %s: %v", dir, err)
 	}
 	if mounted, err := isMountpoint(abs); err != nil {
 		return "", err
