@@ -202,8 +202,15 @@ const PageSize = 1024
 // and WAL mode (set by every connection) cannot change it afterwards.
 func createFile(path string) error {
 	if _, err := os.Lstat(path); !errors.Is(err, os.ErrNotExist) {
-		return nil // there (or unreadable: the real open says why)
+		return tighten(path) // there (or unreadable: the real open says why)
 	}
+	// Mode 0600 from the start (SQLite gives the -wal and -shm files the
+	// database's mode): the index names every file of the mounting user.
+	f, err := os.OpenFile(path, os.O_WRONLY|os.O_CREATE|os.O_EXCL, 0o600)
+	if err != nil {
+		return fmt.Errorf("create index %s: %w", path, err)
+	}
+	f.Close()
 	d, err := sql.Open("sqlite3", "file:"+(&url.URL{Path: path}).EscapedPath())
 	if err != nil {
 		return fmt.Errorf("create index %s: %w", path, err)
@@ -211,6 +218,21 @@ func createFile(path string) error {
 	defer d.Close()
 	if _, err := d.Exec(fmt.Sprintf("PRAGMA page_size = %d; VACUUM", PageSize)); err != nil {
 		return fmt.Errorf("create index %s: %w", path, mapErr(err))
+	}
+	return nil
+}
+
+// tighten makes an existing index and its -wal and -shm files 0600 (an
+// index made before they were created so, or copied in with a wider mode).
+func tighten(path string) error {
+	for _, p := range []string{path, path + "-wal", path + "-shm"} {
+		fi, err := os.Lstat(p)
+		if err != nil || !fi.Mode().IsRegular() || fi.Mode().Perm()&0o077 == 0 {
+			continue
+		}
+		if err := os.Chmod(p, fi.Mode().Perm()&0o700); err != nil {
+			return fmt.Errorf("index %s: tighten mode %v: %w", p, fi.Mode().Perm(), err)
+		}
 	}
 	return nil
 }
