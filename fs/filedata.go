@@ -121,9 +121,10 @@ func (f *FS) finalReleaseLocked(ctx context.Context, fd *fileData) {
 	fd.ptRefreshLocked()
 	fd.pt = false
 	if err := fd.commitLocked(ctx, false); err != nil {
-		// Keep the pending state in memory: the next open's close or
-		// release retries the commit.
-		f.log.Error("commit on release", zap.Uint64("ino", fd.ino), zap.Error(err))
+		// Keep the pending state in memory and retry (release_retry.go);
+		// an open before then commits it at its own close or release.
+		f.log.Error("commit on release (retried)", zap.Uint64("ino", fd.ino), zap.Error(err))
+		f.parkLocked(fd)
 		return
 	}
 	if session {
@@ -217,6 +218,11 @@ func (fd *fileData) commitInsertLocked(ctx context.Context, durable bool, insert
 			return fmt.Errorf("fdatasync staging of %d: %w", fd.ino, err)
 		}
 		fd.dataUnsynced = false
+	}
+	if hook := fd.fsys.faults.commit; hook != nil && fd.dirty {
+		if err := hook(fd.ino); err != nil {
+			return err
+		}
 	}
 	if !fd.dirty {
 		if durable {

@@ -103,8 +103,9 @@ type FS struct {
 	pool       *stagingPool
 	shed       *shedder
 
-	mu      sync.Mutex // guards files, openers, and the file datas' refs
+	mu      sync.Mutex // guards files, openers, retry and the file datas' refs
 	files   map[uint64]*fileData
+	retry   releaseRetrier
 	openers map[uint32]int // open handles by the process that opened them
 
 	// nodes maps the inode numbers the kernel holds to their go-fuse
@@ -115,6 +116,8 @@ type FS struct {
 	ptOn      atomic.Bool // passthrough sessions may start (probed at mount)
 	ptRelease sync.Map    // Release request (its cancel channel) -> *fileData; see rawFS
 	killReq   sync.Map    // requests (their cancel channels) that must clear setuid/setgid; see killpriv.go
+
+	faults faultHooks // tests only
 
 	statsMu  sync.Mutex // guards the statfs counts
 	statsVal index.Stats
@@ -154,10 +157,14 @@ func New(ctx context.Context, cfg Config) (*FS, error) {
 	return f, nil
 }
 
-// Close waits for the file system's background work on the staging
-// directory (the pool's batches) to finish. The trimmer and the shedder
-// run for the life of the process.
-func (f *FS) Close() { f.pool.wait() }
+// Close makes a last attempt at the releases whose commit failed (see
+// release_retry.go) and waits for the file system's background work on
+// the staging directory (the pool's batches) to finish. The trimmer and
+// the shedder run for the life of the process.
+func (f *FS) Close() {
+	f.flushParked()
+	f.pool.wait()
+}
 
 // sweepStaging deletes staging files no index row names (left by a crash
 // between creating a staging file and its first commit, or by a purged
