@@ -2,7 +2,10 @@ package main
 
 import (
 	"fmt"
+	"math"
+	"math/big"
 	"os/user"
+	"regexp"
 	"strconv"
 	"strings"
 )
@@ -95,8 +98,11 @@ func parseOwner(key, val string) (uint32, error) {
 	return 0, userError("-o %s=%s: not a number or a %s of this machine", key, val, what)
 }
 
-// parseSize parses a byte count with an optional K, M, G or T suffix
-// (powers of 1024; a trailing "B" or "iB" is allowed).
+// parseSize parses a byte count: a decimal number (digits with an
+// optional fraction; no sign, exponent, NaN or Inf) with an optional K, M,
+// G or T suffix (powers of 1024; a trailing "B" or "iB" is allowed). It is
+// computed exactly and must fit in an int64; a fraction of a byte is
+// dropped.
 func parseSize(s string) (int64, error) {
 	t := strings.TrimSuffix(strings.TrimSuffix(strings.ToUpper(strings.TrimSpace(s)), "B"), "I")
 	mult := int64(1)
@@ -115,9 +121,21 @@ func parseSize(s string) (int64, error) {
 			t = t[:n-1]
 		}
 	}
-	v, err := strconv.ParseFloat(t, 64)
-	if err != nil || v < 0 {
-		return 0, fmt.Errorf("bad size %q (want e.g. 512M or 10G)", s)
+	v, ok := new(big.Rat), sizeNumber.MatchString(t)
+	if ok {
+		_, ok = v.SetString(t)
 	}
-	return int64(v * float64(mult)), nil
+	if !ok {
+		return 0, fmt.Errorf("bad size %q (want a number with an optional K, M, G or T suffix, e.g. 512M or 10G)", s)
+	}
+	// v is not negative, so the truncating division rounds down.
+	n := new(big.Int).Mul(v.Num(), big.NewInt(mult))
+	n.Quo(n, v.Denom())
+	if !n.IsInt64() {
+		return 0, fmt.Errorf("size %q is too large (the most is %d bytes, 8 EiB)", s, int64(math.MaxInt64))
+	}
+	return n.Int64(), nil
 }
+
+// sizeNumber is the number part parseSize accepts.
+var sizeNumber = regexp.MustCompile(`^([0-9]+(\.[0-9]*)?|\.[0-9]+)$`)

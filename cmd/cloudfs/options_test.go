@@ -1,7 +1,11 @@
 package main
 
 import (
+	"math"
+	"path/filepath"
 	"reflect"
+	"runtime/debug"
+	"strconv"
 	"strings"
 	"testing"
 )
@@ -36,14 +40,21 @@ func TestParseOwnerOptions(t *testing.T) {
 }
 
 func TestParseSize(t *testing.T) {
-	for in, want := range map[string]int64{"10G": 10 << 30, "512M": 512 << 20, "1.5k": 1536, "100": 100, "2GiB": 2 << 30, "1T": 1 << 40} {
+	for in, want := range map[string]int64{"10G": 10 << 30, "512M": 512 << 20, "1.5k": 1536, "100": 100, "2GiB": 2 << 30, "1T": 1 << 40,
+		"0.1": 0, ".5K": 512, "3.": 3, "8388607T": 8388607 << 40, "9223372036854775807": math.MaxInt64} {
 		if got, err := parseSize(in); err != nil || got != want {
 			t.Errorf("parseSize(%q) = %d, %v; want %d", in, got, err, want)
 		}
 	}
-	for _, bad := range []string{"", "x", "-1G", "10Q"} {
-		if _, err := parseSize(bad); err == nil {
+	for _, bad := range []string{"", "x", "-1G", "10Q", "G", ".", "1.2.3", "+1G", "1_000", "0x10",
+		// Not numbers of bytes, or beyond an int64.
+		"NaN", "NaNG", "nan", "InfM", "inf", "+Inf", "Infinity", "1e30G", "1e3", "1e-3",
+		"99999999999999999999", "9223372036854775808", "8388608T", "8589934592G"} {
+		_, err := parseSize(bad)
+		if err == nil {
 			t.Errorf("parseSize(%q) accepted", bad)
+		} else if msg := err.Error(); !strings.Contains(msg, strconv.Quote(bad)) || strings.Contains(msg, "\n") {
+			t.Errorf("parseSize(%q): error %q does not quote the value on one line", bad, msg)
 		}
 	}
 }
@@ -65,5 +76,18 @@ func TestParseRemote(t *testing.T) {
 	}
 	if _, err := parseRemote("ftp://x"); err == nil {
 		t.Error("unknown scheme accepted")
+	}
+}
+
+// TestCacheSizeFlag checks that a size that is not a byte count stops the
+// mount with one line naming --cache-size (also what cache_size= of the
+// mount helper becomes), before anything is touched.
+func TestCacheSizeFlag(t *testing.T) {
+	defer debug.SetMemoryLimit(debug.SetMemoryLimit(-1)) // mountAndServe sets it
+	for _, bad := range []string{"NaNG", "InfM", "1e30G", "99999999999999999999"} {
+		err := mountAndServe(mountFlags{cacheSize: bad}, "", filepath.Join(t.TempDir(), "mnt"), &notifier{})
+		if err == nil || !strings.HasPrefix(err.Error(), "--cache-size: ") || strings.Contains(err.Error(), "\n") {
+			t.Errorf("--cache-size=%s: %v, want one line about --cache-size", bad, err)
+		}
 	}
 }
