@@ -43,7 +43,10 @@ type Config struct {
 	Index      *index.DB
 	Chunks     ChunkReader
 	StagingDir string // one sparse file per file with staged bytes
-	Log        *zap.Logger
+	// RecoveryDir receives the staging files that the index does not
+	// account for (recover.go); default: "recovered" beside StagingDir.
+	RecoveryDir string
+	Log         *zap.Logger
 	// EntryTimeout and AttrTimeout bound how long the kernel caches names
 	// and attributes; 0 means one second.
 	EntryTimeout, AttrTimeout time.Duration
@@ -124,8 +127,8 @@ type FS struct {
 	statsAt  time.Time
 }
 
-// New checks cfg, removes staging files the index no longer refers to, and
-// returns the file system.
+// New checks cfg, moves staging files the index does not account for to
+// the recovery folder (recover.go), and returns the file system.
 func New(ctx context.Context, cfg Config) (*FS, error) {
 	if cfg.Index == nil || cfg.Chunks == nil || cfg.StagingDir == "" || cfg.Log == nil {
 		return nil, errors.New("fs.New: Index, Chunks, StagingDir and Log are required")
@@ -141,6 +144,9 @@ func New(ctx context.Context, cfg Config) (*FS, error) {
 	}
 	if cfg.Readahead == 0 {
 		cfg.Readahead = 8 << 20
+	}
+	if cfg.RecoveryDir == "" {
+		cfg.RecoveryDir = filepath.Join(filepath.Dir(cfg.StagingDir), "recovered")
 	}
 	if cfg.StagingKeep == 0 {
 		cfg.StagingKeep = 10 * time.Minute
@@ -164,29 +170,6 @@ func New(ctx context.Context, cfg Config) (*FS, error) {
 func (f *FS) Close() {
 	f.flushParked()
 	f.pool.wait()
-}
-
-// sweepStaging deletes staging files no index row names (left by a crash
-// between creating a staging file and its first commit, or by a purged
-// orphan).
-func (f *FS) sweepStaging(ctx context.Context) error {
-	known, err := f.idx.StagingNames(ctx)
-	if err != nil {
-		return err
-	}
-	ents, err := os.ReadDir(f.stagingDir)
-	if err != nil {
-		return fmt.Errorf("sweep staging: %w", err)
-	}
-	for _, e := range ents {
-		if !known[e.Name()] {
-			if err := os.Remove(filepath.Join(f.stagingDir, e.Name())); err != nil {
-				return fmt.Errorf("sweep staging: %w", err)
-			}
-			f.log.Debug("removed stale staging file", zap.String("name", e.Name()))
-		}
-	}
-	return nil
 }
 
 // MountOptions are the mount's user-visible options.

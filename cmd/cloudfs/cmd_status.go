@@ -93,6 +93,10 @@ func printStatus(w io.Writer, st *statusReply, now time.Time) error {
 		}
 	}
 	row("not pushed", "%s, %s", plural(st.QueuedFiles, "file"), human(st.QueuedBytes))
+	if st.RecoveredFiles > 0 {
+		row("recovered", "%s (%s) the index did not account for, in %s: they may hold changes never uploaded; "+
+			"look at them, then remove them", plural(st.RecoveredFiles, "staging file"), human(st.RecoveredBytes), st.RecoveryDir)
+	}
 	if st.Uploading > 0 {
 		row("uploading", "%s", plural(st.Uploading, "file"))
 	} else {

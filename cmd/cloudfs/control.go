@@ -17,6 +17,7 @@ import (
 
 	"github.com/cloudfs/cloudfs/chunkstore"
 	"github.com/cloudfs/cloudfs/chunkstore/health"
+	"github.com/cloudfs/cloudfs/fs"
 	"github.com/cloudfs/cloudfs/index"
 	"github.com/cloudfs/cloudfs/uploader"
 	"github.com/cloudfs/cloudfs/uploader/pull"
@@ -63,6 +64,12 @@ type statusReply struct {
 	OfflineError string    `json:"offline_error,omitempty"`
 	uploader.Status
 	Pull pull.Status `json:"pull"`
+	// Recovered counts the staging files a mount found unaccounted for
+	// by the index and moved to RecoveryDir (fs/recover.go), until the
+	// user removes them.
+	RecoveryDir    string `json:"recovery_dir"`
+	RecoveredFiles int    `json:"recovered_files"`
+	RecoveredBytes int64  `json:"recovered_bytes"`
 }
 
 // controlTarget is what the control server asks of the running mount.
@@ -219,6 +226,9 @@ func (t *controlTarget) status(ctx context.Context) (statusReply, error) {
 	r := t.info
 	r.Status = st
 	if r.Pull, err = t.puller.Status(ctx); err != nil {
+		return statusReply{}, err
+	}
+	if r.RecoveredFiles, r.RecoveredBytes, err = fs.Recovered(r.RecoveryDir); err != nil {
 		return statusReply{}, err
 	}
 	r.Online = true

@@ -215,6 +215,7 @@ func mountAndServe(f mountFlags, remote, mnt string, n *notifier) error {
 		return fmt.Errorf("cache dir %s: %w", cacheDir, err)
 	}
 	stagingDir := filepath.Join(cacheDir, "staging")
+	recoveryDir := filepath.Join(cacheDir, "recovered")
 	settle := f.settleDelay
 	if settle == 0 {
 		settle = time.Nanosecond // the uploader reads a zero as "the default"
@@ -242,11 +243,12 @@ func mountAndServe(f mountFlags, remote, mnt string, n *notifier) error {
 		return err
 	}
 	cfg := fs.Config{
-		Index:      idx,
-		Chunks:     newChunkReader(chunks, log.Named("readahead")),
-		StagingDir: stagingDir,
-		Log:        log.Named("fs"),
-		Loader:     dirLoader{idx: idx, load: load},
+		Index:       idx,
+		Chunks:      newChunkReader(chunks, log.Named("readahead")),
+		StagingDir:  stagingDir,
+		RecoveryDir: recoveryDir,
+		Log:         log.Named("fs"),
+		Loader:      dirLoader{idx: idx, load: load},
 		// Off by default: close(2) survives kill -9 of the daemon
 		// without it; -o sync_close also survives power loss.
 		SyncOnClose: opts.syncClose,
@@ -289,7 +291,7 @@ func mountAndServe(f mountFlags, remote, mnt string, n *notifier) error {
 
 	ctl, err := startControl(cacheDir, &controlTarget{
 		info: statusReply{Mountpoint: mp, Remote: spec.url, CacheDir: cacheDir, Device: device,
-			PID: os.Getpid(), Writeback: f.writeback, SettleDelay: f.settleDelay, PollInterval: f.pollEvery},
+			PID: os.Getpid(), RecoveryDir: recoveryDir, Writeback: f.writeback, SettleDelay: f.settleDelay, PollInterval: f.pollEvery},
 		up: up, puller: puller, reach: reach, idx: idx, probe: raw, probeTimeout: max(f.s3.connectTimeout, time.Second),
 	}, log.Named("control"))
 	if err != nil {
