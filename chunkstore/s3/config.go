@@ -11,6 +11,7 @@ import (
 	"net/http"
 	"net/url"
 	"os"
+	"regexp"
 	"strings"
 	"time"
 
@@ -270,6 +271,34 @@ func New(ctx context.Context, cfg Config, log *zap.Logger) (*Store, error) {
 		zap.String("credentials", credSrc),
 		zap.String("access_key", creds.AccessKeyID))
 	return s, nil
+}
+
+// BucketNameRule is the S3 bucket naming rule that CheckBucketName
+// enforces (that of AWS general purpose buckets, which MinIO and most S3
+// clones follow too), worded for messages.
+const BucketNameRule = "a bucket name is 3 to 63 lowercase letters, digits, dots and hyphens, " +
+	"starts and ends with a letter or digit, has no \"..\" and is not an IP address"
+
+// ipv4Like is a name formatted as an IPv4 address, which S3 refuses as a
+// bucket name.
+var ipv4Like = regexp.MustCompile(`^[0-9]+\.[0-9]+\.[0-9]+\.[0-9]+$`)
+
+// CheckBucketName reports whether name follows BucketNameRule, so that a
+// name S3 would refuse is caught before any request (whose failure would
+// read like a credentials problem). S3 has further rules for AWS (reserved
+// prefixes and suffixes); those the server enforces, and its
+// InvalidBucketName answer is reported as such.
+func CheckBucketName(name string) error {
+	ok := len(name) >= 3 && len(name) <= 63 && !strings.Contains(name, "..") && !ipv4Like.MatchString(name)
+	for i := 0; ok && i < len(name); i++ {
+		c := name[i]
+		alnum := c >= 'a' && c <= 'z' || c >= '0' && c <= '9'
+		ok = alnum || (c == '.' || c == '-') && i > 0 && i < len(name)-1
+	}
+	if !ok {
+		return fmt.Errorf("%q is not a valid bucket name: %s", name, BucketNameRule)
+	}
+	return nil
 }
 
 // checkEndpointURL rejects endpoints that the SDK would misread: a missing

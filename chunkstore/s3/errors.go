@@ -44,6 +44,7 @@ const (
 	codeAccessDenied        = "AccessDenied"
 	codeExpiredToken        = "ExpiredToken"
 	codeInvalidToken        = "InvalidToken"
+	codeInvalidBucketName   = "InvalidBucketName"
 )
 
 // statusAndCode extracts the HTTP status (0 when no response arrived) and the
@@ -159,6 +160,10 @@ func (s *Store) checkBucket(ctx context.Context, ep endpointInfo, timeout time.D
 			what = fmt.Sprintf("access to bucket %q is denied for access key %q", s.bucket, keyID)
 		case codeNoSuchBucket:
 			return &chunkstore.Permanent{Err: fmt.Errorf("s3: bucket %q does not exist at %s", s.bucket, ep)}
+		case codeInvalidBucketName:
+			// Not a credentials problem: the name itself is refused.
+			return &chunkstore.Permanent{Err: fmt.Errorf("s3: %s refuses the bucket name %q (InvalidBucketName): %s",
+				ep, s.bucket, BucketNameRule)}
 		default:
 			what = fmt.Sprintf("bucket %q: HTTP %d %s for access key %q", s.bucket, status, code, keyID)
 		}

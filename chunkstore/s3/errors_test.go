@@ -6,11 +6,15 @@ import (
 	"fmt"
 	"net"
 	"net/http"
+	"strings"
 	"testing"
 
 	awshttp "github.com/aws/aws-sdk-go-v2/aws/transport/http"
 	"github.com/aws/smithy-go"
 	smithyhttp "github.com/aws/smithy-go/transport/http"
+	"go.uber.org/zap/zaptest"
+
+	"github.com/cloudfs/cloudfs/chunkstore"
 )
 
 // sdkErr builds the error shape the SDK returns for an HTTP error response:
@@ -92,5 +96,43 @@ func TestNormPrefix(t *testing.T) {
 		if got := normPrefix(in); got != want {
 			t.Errorf("normPrefix(%q) = %q, want %q", in, got, want)
 		}
+	}
+}
+
+func TestCheckBucketName(t *testing.T) {
+	for _, ok := range []string{"bkt", "my-bucket", "a.b.c", "0abc9", "logs.2024-01", strings.Repeat("a", 63), "1.2.3.x"} {
+		if err := CheckBucketName(ok); err != nil {
+			t.Errorf("CheckBucketName(%q) = %v, want nil", ok, err)
+		}
+	}
+	for _, bad := range []string{"", "md", strings.Repeat("a", 64), "My-Bucket", "under_score", "-abc", "abc-", ".abc", "abc.",
+		"a..b", "192.168.5.4", "has space", "b/k"} {
+		err := CheckBucketName(bad)
+		if err == nil {
+			t.Errorf("CheckBucketName(%q) = nil, want an error", bad)
+		} else if !strings.Contains(err.Error(), BucketNameRule) || !strings.Contains(err.Error(), fmt.Sprintf("%q", bad)) {
+			t.Errorf("CheckBucketName(%q) = %q, want the name and the rule", bad, err)
+		}
+	}
+}
+
+// TestNewInvalidBucketName checks that a server refusing the bucket name
+// (HEAD 400 without a body, then InvalidBucketName from the listing) is
+// reported as a bad name with the naming rule, not as a credentials
+// problem.
+func TestNewInvalidBucketName(t *testing.T) {
+	isolateEnv(t)
+	f := newFake(t, false)
+	f.set("HEAD /"+testBucket, reply{status: 400})
+	f.set("GET /"+testBucket, reply{status: 400, code: "InvalidBucketName"})
+	_, err := New(context.Background(), f.config(), zaptest.NewLogger(t))
+	if err == nil {
+		t.Fatal("New succeeded for a refused bucket name")
+	}
+	msg := err.Error()
+	if !chunkstore.IsPermanent(err) || !strings.Contains(msg, `"`+testBucket+`"`) || !strings.Contains(msg, BucketNameRule) ||
+		strings.Contains(msg, "credentials") || strings.Contains(msg, "\n") {
+		t.Errorf("error = %q (permanent %v), want one permanent line naming the bucket and the naming rule, not the credentials",
+			msg, chunkstore.IsPermanent(err))
 	}
 }

@@ -8,6 +8,8 @@ import (
 	"strconv"
 	"strings"
 	"testing"
+
+	"github.com/cloudfs/cloudfs/chunkstore/s3"
 )
 
 func TestParseOptions(t *testing.T) {
@@ -76,6 +78,12 @@ func TestParseRemote(t *testing.T) {
 	}
 	if _, err := parseRemote("ftp://x"); err == nil {
 		t.Error("unknown scheme accepted")
+	}
+	for _, bad := range []string{"s3://md/v", "s3://My_Bucket", "s3://a..b/p", "s3://10.0.0.1/p", "s3://-bucket"} {
+		_, err := parseRemote(bad)
+		if err == nil || !strings.Contains(err.Error(), bad) || !strings.Contains(err.Error(), s3.BucketNameRule) {
+			t.Errorf("parseRemote(%q) = %v, want an error naming it and the bucket naming rule", bad, err)
+		}
 	}
 }
 

@@ -14,6 +14,7 @@ import (
 
 	"github.com/cloudfs/cloudfs/chunkstore"
 	"github.com/cloudfs/cloudfs/chunkstore/local"
+	"github.com/cloudfs/cloudfs/chunkstore/s3"
 	"github.com/cloudfs/cloudfs/index/bucket"
 )
 
@@ -39,6 +40,10 @@ func parseRemote(remote string) (remoteSpec, error) {
 		rest := strings.Trim(strings.TrimPrefix(remote, "s3://"), "/")
 		if rest == "" {
 			return remoteSpec{}, userError("remote %q: no bucket named", remote)
+		}
+		bucket, _, _ := strings.Cut(rest, "/")
+		if err := s3.CheckBucketName(bucket); err != nil {
+			return remoteSpec{}, userError("remote %s: %v", remote, err)
 		}
 		return remoteSpec{raw: remote, url: "s3://" + rest, name: "s3-" + unsafeName.ReplaceAllString(rest, "-")}, nil
 	case strings.Contains(remote, "://"):
