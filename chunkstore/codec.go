@@ -28,7 +28,8 @@ const (
 )
 
 // The zstd encoder and decoder are expensive to build and safe for
-// concurrent EncodeAll/DecodeAll, so one of each serves the process.
+// concurrent EncodeAll/DecodeAll, so one encoder, and one decoder per
+// plaintext bound, serve the process.
 var (
 	encoder = sync.OnceValue(func() *zstd.Encoder {
 		e, err := zstd.NewWriter(nil,
@@ -45,16 +46,39 @@ var (
 		}
 		return e
 	})
-	decoder = sync.OnceValue(func() *zstd.Decoder {
-		d, err := zstd.NewReader(nil,
-			zstd.WithDecoderConcurrency(runtime.GOMAXPROCS(0)),
-			zstd.WithDecoderMaxMemory(MaxChunkSize))
-		if err != nil {
-			panic(fmt.Sprintf("zstd decoder with static options: %v", err))
-		}
-		return d
-	})
+	decoder = sync.OnceValue(func() *zstd.Decoder { return newDecoder(MaxChunkSize) })
+	// decoders holds the decoders of DecodeLimit's smaller limits.
+	decodersMu sync.Mutex
+	decoders   = map[int]*zstd.Decoder{} // by limit; guarded by decodersMu
 )
+
+// newDecoder returns a shared zstd decoder that inflates no frame beyond
+// limit bytes: DecodeAll refuses a frame whose header claims more before
+// allocating for it, and stops one that grows past it.
+func newDecoder(limit int) *zstd.Decoder {
+	d, err := zstd.NewReader(nil,
+		zstd.WithDecoderConcurrency(runtime.GOMAXPROCS(0)),
+		zstd.WithDecoderMaxMemory(uint64(limit)))
+	if err != nil {
+		panic(fmt.Sprintf("zstd decoder with static options: %v", err))
+	}
+	return d
+}
+
+// decoderFor returns the shared decoder for limit.
+func decoderFor(limit int) *zstd.Decoder {
+	if limit >= MaxChunkSize {
+		return decoder()
+	}
+	decodersMu.Lock()
+	defer decodersMu.Unlock()
+	d := decoders[limit]
+	if d == nil {
+		d = newDecoder(limit)
+		decoders[limit] = d
+	}
+	return d
+}
 
 // Encode returns the stored form of a chunk's plaintext: a one-byte header
 // (0 raw, 1 zstd) and the payload, compressed only when that is smaller.
@@ -110,6 +134,16 @@ func incompressible(plain []byte) bool {
 // above MaxChunkSize, a hash mismatch) is a wrapped ErrCorrupt naming want.
 // For a raw chunk the result aliases stored. It is safe for concurrent use.
 func Decode(stored []byte, want ID) ([]byte, error) {
+	return DecodeLimit(stored, want, MaxChunkSize)
+}
+
+// DecodeLimit is Decode of an object whose plaintext may hold at most limit
+// bytes (at most MaxChunkSize; MaxCommitSize for a commit): a larger one,
+// raw or compressed, is a wrapped ErrCorrupt, found without inflating
+// beyond limit. Callers pass one of the package's constant bounds (each
+// limit keeps a decoder for the process's life).
+func DecodeLimit(stored []byte, want ID, limit int) ([]byte, error) {
+	limit = min(limit, MaxChunkSize)
 	if len(stored) == 0 {
 		return nil, fmt.Errorf("chunk %s: empty object: %w", want, ErrCorrupt)
 	}
@@ -117,11 +151,14 @@ func Decode(stored []byte, want ID) ([]byte, error) {
 	switch stored[0] {
 	case encRaw:
 		plain = stored[1:]
+		if len(plain) > limit {
+			return nil, fmt.Errorf("chunk %s: raw plaintext of %d bytes (max %d): %w", want, len(plain), limit, ErrCorrupt)
+		}
 	case encZstd:
 		var err error
-		plain, err = decoder().DecodeAll(stored[1:], nil)
+		plain, err = decoderFor(limit).DecodeAll(stored[1:], nil)
 		if err != nil {
-			return nil, fmt.Errorf("chunk %s: zstd: %v: %w", want, err, ErrCorrupt)
+			return nil, fmt.Errorf("chunk %s: zstd (max %d bytes): %v: %w", want, limit, err, ErrCorrupt)
 		}
 	case encDelta:
 		return nil, fmt.Errorf("chunk %s: a delta, which needs its base (DecodeDelta): %w", want, ErrCorrupt)
