@@ -14,8 +14,9 @@ import (
 )
 
 // List calls fn in lexical key order for every object whose key starts with
-// prefix. Temp and lock files are skipped; Info.ETag is empty (see the
-// package doc). An error from fn is returned as is.
+// prefix. Temp and lock files and symbolic links are skipped, and a link
+// on the way to the prefix's directory is ErrSymlink; Info.ETag is empty
+// (see the package doc). An error from fn is returned as is.
 func (s *Store) List(ctx context.Context, prefix string, fn func(chunkstore.Info) error) error {
 	// Start in the deepest directory the prefix names completely.
 	dirKey := prefix[:strings.LastIndex(prefix, "/")+1]
@@ -44,7 +45,11 @@ func (s *Store) walk(ctx context.Context, dirKey, prefix string, fn func(chunkst
 	if err := ctx.Err(); err != nil {
 		return err
 	}
-	entries, err := os.ReadDir(filepath.Join(s.root, filepath.FromSlash(dirKey)))
+	dir := filepath.Join(s.root, filepath.FromSlash(dirKey))
+	if err := s.checkDirs(dir); err != nil {
+		return err
+	}
+	entries, err := os.ReadDir(dir)
 	if errors.Is(err, os.ErrNotExist) || errors.Is(err, syscall.ENOTDIR) {
 		return nil
 	}
@@ -60,6 +65,9 @@ func (s *Store) walk(ctx context.Context, dirKey, prefix string, fn func(chunkst
 		name := e.Name()
 		if strings.HasPrefix(name, ".") {
 			continue // temp and lock files
+		}
+		if e.Type()&os.ModeSymlink != 0 {
+			continue // not an object: Get refuses it
 		}
 		key := dirKey + name
 		if e.IsDir() {

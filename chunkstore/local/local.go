@@ -20,10 +20,19 @@
 // Keys are relative slash paths; elements may not be empty, ".", "..", or
 // start with "." (names starting with "." are the store's own temp and lock
 // files, which List skips).
+//
+// What the directory holds is untrusted, like a bucket's objects: no read
+// returns more than the object's kind allows (chunkstore.MaxObjectSize;
+// chunkstore.ErrTooLarge), reads open each element below the root with
+// O_NOFOLLOW so that a symbolic link planted in the store, or a linked
+// directory on the way, is refused (ErrSymlink) rather than followed out
+// of it, and only regular files are objects (ErrNotRegular). Put, Delete
+// and List check the directories on the way for links before they act.
 package local
 
 import (
 	"context"
+	"encoding/hex"
 	"errors"
 	"fmt"
 	"io"
@@ -31,6 +40,8 @@ import (
 	"path/filepath"
 	"strings"
 	"syscall"
+
+	"github.com/zeebo/blake3"
 
 	"github.com/cloudfs/cloudfs/chunkstore"
 
@@ -91,81 +102,84 @@ func notFound(err error) error {
 	return err
 }
 
-// Get reads the whole object.
+// Get reads the whole object, at most chunkstore.MaxObjectSize(key) bytes
+// of it (more is chunkstore.ErrTooLarge, found without reading past the
+// bound). A link on the way is ErrSymlink, a special file ErrNotRegular.
 func (s *Store) Get(ctx context.Context, key string) ([]byte, string, error) {
 	if err := ctx.Err(); err != nil {
 		return nil, "", fmt.Errorf("local get %s: %w", key, err)
 	}
-	p, err := s.path(key)
+	f, fi, err := s.open(key)
 	if err != nil {
-		return nil, "", fmt.Errorf("local get: %w", err)
+		return nil, "", fmt.Errorf("local get %s: %w", key, err)
 	}
-	data, err := os.ReadFile(p)
+	defer f.Close()
+	data, err := chunkstore.ReadLimit(f, key, fi.Size(), chunkstore.MaxObjectSize(key))
 	if err != nil {
-		return nil, "", fmt.Errorf("local get %s: %w", key, notFound(err))
+		return nil, "", fmt.Errorf("local get %s: %w", key, err)
 	}
 	return data, etagOf(data), nil
 }
 
 // GetRange reads up to length bytes at off; at or past the end it returns
-// no bytes.
+// no bytes. An object larger than its kind allows is chunkstore.ErrTooLarge
+// whatever the range.
 func (s *Store) GetRange(ctx context.Context, key string, off, length int64) ([]byte, error) {
 	if err := ctx.Err(); err != nil {
 		return nil, fmt.Errorf("local get range %s: %w", key, err)
 	}
-	p, err := s.path(key)
-	if err != nil {
+	if _, err := s.path(key); err != nil {
 		return nil, fmt.Errorf("local get range: %w", err)
 	}
 	if off < 0 || length < 0 {
 		return nil, fmt.Errorf("local get range %s: negative offset %d or length %d: %w", key, off, length, ErrBadKey)
 	}
-	f, err := os.Open(p)
+	f, fi, err := s.open(key)
 	if err != nil {
-		return nil, fmt.Errorf("local get range %s: %w", key, notFound(err))
+		return nil, fmt.Errorf("local get range %s: %w", key, err)
 	}
 	defer f.Close()
-	fi, err := f.Stat()
+	if limit := chunkstore.MaxObjectSize(key); fi.Size() > limit {
+		return nil, fmt.Errorf("local get range %s: %w", key, chunkstore.TooLarge(key, fi.Size(), limit))
+	}
+	n := max(min(length, fi.Size()-off), 0)
+	data, err := chunkstore.ReadLimit(io.NewSectionReader(f, off, n), key, -1, n)
 	if err != nil {
 		return nil, fmt.Errorf("local get range %s: %w", key, err)
 	}
-	if fi.IsDir() {
-		return nil, fmt.Errorf("local get range %s: %w", key, chunkstore.ErrNotFound)
-	}
-	n := max(min(length, fi.Size()-off), 0)
-	buf := make([]byte, n)
-	if _, err := f.ReadAt(buf, off); err != nil && err != io.EOF {
-		return nil, fmt.Errorf("local get range %s: %w", key, err)
-	}
-	return buf, nil
+	return data, nil
 }
 
-// Stat reads and hashes the object to return its Info.
+// Stat hashes the object (streaming it, nothing held) to return its Info.
+// An object larger than its kind allows is chunkstore.ErrTooLarge, not
+// hashed.
 func (s *Store) Stat(ctx context.Context, key string) (chunkstore.Info, error) {
 	if err := ctx.Err(); err != nil {
 		return chunkstore.Info{}, fmt.Errorf("local stat %s: %w", key, err)
 	}
-	p, err := s.path(key)
+	f, fi, err := s.open(key)
 	if err != nil {
-		return chunkstore.Info{}, fmt.Errorf("local stat: %w", err)
-	}
-	f, err := os.Open(p)
-	if err != nil {
-		return chunkstore.Info{}, fmt.Errorf("local stat %s: %w", key, notFound(err))
+		return chunkstore.Info{}, fmt.Errorf("local stat %s: %w", key, err)
 	}
 	defer f.Close()
-	fi, err := f.Stat()
-	if err == nil && fi.IsDir() {
-		err = syscall.EISDIR
+	if limit := chunkstore.MaxObjectSize(key); fi.Size() > limit {
+		return chunkstore.Info{}, fmt.Errorf("local stat %s: %w", key, chunkstore.TooLarge(key, fi.Size(), limit))
 	}
-	var data []byte
-	if err == nil {
-		data, err = io.ReadAll(f)
-	}
+	etag, n, err := etagOfFile(f)
 	if err != nil {
-		return chunkstore.Info{}, fmt.Errorf("local stat %s: %w", key, notFound(err))
+		return chunkstore.Info{}, fmt.Errorf("local stat %s: %w", key, err)
 	}
-	return chunkstore.Info{Key: key, Size: int64(len(data)), ETag: etagOf(data), ModTime: fi.ModTime()}, nil
+	return chunkstore.Info{Key: key, Size: n, ETag: etag, ModTime: fi.ModTime()}, nil
+}
+
+// etagOfFile returns the ETag and size of the rest of f, read in pieces.
+func etagOfFile(f *os.File) (string, int64, error) {
+	h := blake3.New()
+	n, err := io.Copy(h, f)
+	if err != nil {
+		return "", 0, err
+	}
+	return hex.EncodeToString(h.Sum(nil)), n, nil
 }
 
 // Delete removes the object; a missing one is not an error.
@@ -176,6 +190,9 @@ func (s *Store) Delete(ctx context.Context, key string) error {
 	p, err := s.path(key)
 	if err != nil {
 		return fmt.Errorf("local delete: %w", err)
+	}
+	if err := s.checkDirs(filepath.Dir(p)); err != nil {
+		return fmt.Errorf("local delete %s: %w", key, err)
 	}
 	unlock, err := s.lock(key, false)
 	if err != nil {

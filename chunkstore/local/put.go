@@ -25,6 +25,9 @@ func (s *Store) Put(ctx context.Context, key string, data []byte, cond chunkstor
 		return "", fmt.Errorf("local put: %w", err)
 	}
 	dir := filepath.Dir(p)
+	if err := s.checkDirs(dir); err != nil {
+		return "", fmt.Errorf("local put %s: %w", key, err)
+	}
 	if err := s.mkdirs(dir); err != nil {
 		return "", fmt.Errorf("local put %s: %w", key, err)
 	}
@@ -41,7 +44,7 @@ func (s *Store) Put(ctx context.Context, key string, data []byte, cond chunkstor
 	if err != nil {
 		return "", fmt.Errorf("local put %s: %w", key, err)
 	}
-	err = commit(p, tmp, cond)
+	err = s.commit(key, p, tmp, cond)
 	unlock()
 	if err != nil {
 		return "", fmt.Errorf("local put %s: %w", key, err)
@@ -52,17 +55,24 @@ func (s *Store) Put(ctx context.Context, key string, data []byte, cond chunkstor
 	return etagOf(data), nil
 }
 
-// commit moves the temp file to p if cond holds; the caller holds the lock.
-func commit(p, tmp string, cond chunkstore.Cond) error {
+// commit moves the temp file to p, the file of key, if cond holds; the
+// caller holds the lock. The current object is hashed as it is read, not
+// held.
+func (s *Store) commit(key, p, tmp string, cond chunkstore.Cond) error {
 	if cond.IfMatch != "" {
-		cur, err := os.ReadFile(p)
-		if errors.Is(err, os.ErrNotExist) {
+		f, _, err := s.open(key)
+		if errors.Is(err, chunkstore.ErrNotFound) {
 			return fmt.Errorf("object missing, want etag %s: %w", cond.IfMatch, chunkstore.ErrPrecondition)
 		}
 		if err != nil {
 			return err
 		}
-		if got := etagOf(cur); got != cond.IfMatch {
+		got, _, err := etagOfFile(f)
+		f.Close()
+		if err != nil {
+			return err
+		}
+		if got != cond.IfMatch {
 			return fmt.Errorf("etag is %s, want %s: %w", got, cond.IfMatch, chunkstore.ErrPrecondition)
 		}
 	}
