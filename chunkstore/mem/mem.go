@@ -47,7 +47,9 @@ func (s *Store) String() string { return "mem:" + s.name }
 
 func etagOf(data []byte) string { return chunkstore.Hash(data).String() }
 
-// Get returns a copy of the object.
+// Get returns a copy of the object; one larger than its kind allows
+// (chunkstore.MaxObjectSize) is chunkstore.ErrTooLarge, as from the other
+// stores.
 func (s *Store) Get(ctx context.Context, key string) ([]byte, string, error) {
 	if err := ctx.Err(); err != nil {
 		return nil, "", fmt.Errorf("mem get %s: %w", key, err)
@@ -58,6 +60,9 @@ func (s *Store) Get(ctx context.Context, key string) ([]byte, string, error) {
 	if !ok {
 		return nil, "", fmt.Errorf("mem get %s: %w", key, chunkstore.ErrNotFound)
 	}
+	if limit := chunkstore.MaxObjectSize(key); int64(len(o.data)) > limit {
+		return nil, "", fmt.Errorf("mem get %s: %w", key, chunkstore.TooLarge(key, int64(len(o.data)), limit))
+	}
 	return append([]byte{}, o.data...), o.etag, nil
 }
 
@@ -67,7 +72,8 @@ func (s *Store) GetRange(ctx context.Context, key string, off, length int64) ([]
 	return r.Data, err
 }
 
-// GetRangeMeta is GetRange with the object's metadata and size.
+// GetRangeMeta is GetRange with the object's metadata and size. An object
+// larger than its kind allows is chunkstore.ErrTooLarge.
 func (s *Store) GetRangeMeta(ctx context.Context, key string, off, length int64) (chunkstore.RangeMeta, error) {
 	if err := ctx.Err(); err != nil {
 		return chunkstore.RangeMeta{}, fmt.Errorf("mem get range %s: %w", key, err)
@@ -80,6 +86,9 @@ func (s *Store) GetRangeMeta(ctx context.Context, key string, off, length int64)
 	s.mu.Unlock()
 	if !ok {
 		return chunkstore.RangeMeta{}, fmt.Errorf("mem get range %s: %w", key, chunkstore.ErrNotFound)
+	}
+	if limit := chunkstore.MaxObjectSize(key); int64(len(o.data)) > limit {
+		return chunkstore.RangeMeta{}, fmt.Errorf("mem get range %s: %w", key, chunkstore.TooLarge(key, int64(len(o.data)), limit))
 	}
 	if off >= int64(len(o.data)) {
 		// As S3, whose 416 reply carries no metadata.

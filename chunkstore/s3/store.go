@@ -29,7 +29,6 @@ import (
 	"bytes"
 	"context"
 	"fmt"
-	"io"
 	"net/http"
 	"strconv"
 	"strings"
@@ -80,7 +79,9 @@ func (s *Store) where(key string) string { return "s3://" + s.bucket + "/" + s.p
 
 // Get returns the object and its ETag. A missing object is ErrNotFound; a
 // body cut short by the connection is an error (io.ErrUnexpectedEOF), never
-// short data.
+// short data; an object larger than its kind allows
+// (chunkstore.MaxObjectSize) is chunkstore.ErrTooLarge, found from its
+// Content-Length or after reading one byte past the bound.
 func (s *Store) Get(ctx context.Context, key string) ([]byte, string, error) {
 	if err := checkKey(key); err != nil {
 		return nil, "", s.invalid("get", key, err)
@@ -93,7 +94,7 @@ func (s *Store) Get(ctx context.Context, key string) ([]byte, string, error) {
 		return nil, "", s.wrap(ctx, "get", key, err)
 	}
 	defer out.Body.Close()
-	data, err := readBody(out.Body, aws.ToInt64(out.ContentLength))
+	data, err := chunkstore.ReadLimit(out.Body, key, contentLength(out.ContentLength), chunkstore.MaxObjectSize(key))
 	if err != nil {
 		return nil, "", fmt.Errorf("s3 get %s: read body: %w", s.where(key), err)
 	}
@@ -101,7 +102,9 @@ func (s *Store) Get(ctx context.Context, key string) ([]byte, string, error) {
 }
 
 // GetRange returns length bytes at off (fewer at the end of the object, none
-// past it) with a ranged GET. A missing object is ErrNotFound.
+// past it) with a ranged GET. A missing object is ErrNotFound. No more than
+// length bytes are read, or the object's bound when the server ignores the
+// range; an object larger than its kind allows is chunkstore.ErrTooLarge.
 func (s *Store) GetRange(ctx context.Context, key string, off, length int64) ([]byte, error) {
 	r, err := s.getRange(ctx, key, off, length)
 	return r.Data, err
@@ -142,7 +145,12 @@ func (s *Store) getRange(ctx context.Context, key string, off, length int64) (ch
 		return r, s.wrap(ctx, "get range", key, err)
 	}
 	defer out.Body.Close()
-	data, err := readBody(out.Body, aws.ToInt64(out.ContentLength))
+	maxObj := chunkstore.MaxObjectSize(key)
+	limit := length
+	if out.ContentRange == nil {
+		limit = maxObj // the whole object
+	}
+	data, err := chunkstore.ReadLimit(out.Body, key, contentLength(out.ContentLength), limit)
 	if err != nil {
 		return r, fmt.Errorf("s3 get range %s: read body: %w", s.where(key), err)
 	}
@@ -156,6 +164,8 @@ func (s *Store) getRange(ctx context.Context, key string, off, length int64) (ch
 		data = data[off:min(off+length, int64(len(data)))]
 	} else if r.Size, err = rangeTotal(aws.ToString(out.ContentRange)); err != nil {
 		return r, fmt.Errorf("s3 get range %s: %w", s.where(key), err)
+	} else if r.Size > maxObj {
+		return chunkstore.RangeMeta{}, fmt.Errorf("s3 get range %s: %w", s.where(key), chunkstore.TooLarge(key, r.Size, maxObj))
 	}
 	r.Data = data
 	return r, nil
@@ -281,20 +291,12 @@ func (s *Store) List(ctx context.Context, prefix string, fn func(chunkstore.Info
 	return nil
 }
 
-// readBody reads a response body of n bytes (n < 0 or 0: unknown) into one
-// buffer. A body that ends early is io.ErrUnexpectedEOF.
-func readBody(r io.Reader, n int64) ([]byte, error) {
-	if n <= 0 {
-		return io.ReadAll(r)
+// contentLength is a response's Content-Length, -1 when it has none.
+func contentLength(n *int64) int64 {
+	if n == nil {
+		return -1
 	}
-	buf := make([]byte, n)
-	if _, err := io.ReadFull(r, buf); err != nil {
-		if err == io.EOF {
-			err = io.ErrUnexpectedEOF
-		}
-		return nil, err
-	}
-	return buf, nil
+	return *n
 }
 
 // checkKey enforces the Store key syntax: a relative slash-separated path
