@@ -26,7 +26,8 @@ type Device struct {
 	Time       time.Time `json:"time"` // when the record was written
 }
 
-// maxDeviceSize bounds a device record read from the bucket.
+// maxDeviceSize bounds a device record read from the bucket. (The store
+// bounds what it reads of one by chunkstore.MaxDeviceSize, far above.)
 const maxDeviceSize = 4 << 10
 
 // ErrBadDevice is returned (wrapped) for a device record that does not

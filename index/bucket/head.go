@@ -10,7 +10,9 @@ import (
 	"github.com/cloudfs/cloudfs/index/tree"
 )
 
-// maxHeadSize bounds the head object: a hex commit id and a newline.
+// maxHeadSize bounds the head object's content: a hex commit id and a
+// newline. (The store bounds what it reads of head by
+// chunkstore.MaxHeadSize, far above.)
 const maxHeadSize = 2*chunkstore.IDSize + 2
 
 // ReadHead returns the current commit id and head's ETag; ok is false when

@@ -27,13 +27,16 @@ func PutObject(ctx context.Context, s chunkstore.Store, o tree.Object) error {
 	return nil
 }
 
-// getObject reads the object stored under key and checks it hashes to id.
-func getObject(ctx context.Context, s chunkstore.Store, key string, id chunkstore.ID) ([]byte, error) {
+// getObject reads the object stored under key, whose plaintext may hold at
+// most limit bytes (chunkstore.MaxCommitSize, MaxTreeSize), and checks it
+// hashes to id. The store bounds the stored form by the key's kind, and the
+// decoder inflates no more than limit.
+func getObject(ctx context.Context, s chunkstore.Store, key string, id chunkstore.ID, limit int) ([]byte, error) {
 	stored, _, err := s.Get(ctx, key)
 	if err != nil {
 		return nil, fmt.Errorf("get %s: %w", key, err)
 	}
-	data, err := chunkstore.Decode(stored, id)
+	data, err := chunkstore.DecodeLimit(stored, id, limit)
 	if err != nil {
 		return nil, fmt.Errorf("get %s: %w", key, err)
 	}
@@ -42,7 +45,7 @@ func getObject(ctx context.Context, s chunkstore.Store, key string, id chunkstor
 
 // ReadCommit reads and decodes commit id.
 func ReadCommit(ctx context.Context, s chunkstore.Store, id chunkstore.ID) (*tree.Commit, error) {
-	data, err := getObject(ctx, s, chunkstore.CommitKey(id), id)
+	data, err := getObject(ctx, s, chunkstore.CommitKey(id), id, chunkstore.MaxCommitSize)
 	if err != nil {
 		return nil, err
 	}
@@ -110,7 +113,7 @@ func (l *Loader) get(ctx context.Context, id chunkstore.ID) ([]byte, error) {
 	}
 	l.gets++
 	l.mu.Unlock()
-	data, err := getObject(ctx, l.store, chunkstore.TreeKey(id), id)
+	data, err := getObject(ctx, l.store, chunkstore.TreeKey(id), id, chunkstore.MaxTreeSize)
 	if err != nil {
 		return nil, err
 	}
