@@ -3,7 +3,6 @@ package uploader
 import (
 	"context"
 	"errors"
-	"path"
 	"time"
 
 	"github.com/cloudfs/cloudfs/chunkstore"
@@ -115,33 +114,10 @@ func (u *Uploader) Status(ctx context.Context) (Status, error) {
 		if !f.Permanent {
 			f.NextTry = it.NextTry
 		}
-		if f.Path, err = u.pathOf(ctx, it.Ino); err != nil {
+		if f.Path, err = u.db.PathOf(ctx, it.Ino); err != nil {
 			return s, err
 		}
 		s.Failed = append(s.Failed, f)
 	}
 	return s, nil
-}
-
-// pathOf returns a path of inode ino from the root ("" if it has no name).
-func (u *Uploader) pathOf(ctx context.Context, ino uint64) (string, error) {
-	if ino == index.RootIno {
-		return "/", nil
-	}
-	var names []string
-	for ino != index.RootIno && len(names) < 4096 {
-		parent, name, err := u.db.Parent(ctx, ino)
-		if errors.Is(err, index.ErrNotFound) {
-			return "", nil
-		}
-		if err != nil {
-			return "", err
-		}
-		names = append(names, name)
-		ino = parent
-	}
-	for i, j := 0, len(names)-1; i < j; i, j = i+1, j-1 {
-		names[i], names[j] = names[j], names[i]
-	}
-	return path.Join(append([]string{"/"}, names...)...), nil
 }

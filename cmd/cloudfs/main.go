@@ -20,6 +20,8 @@ commands:
                                       default: the embedded store under $XDG_DATA_HOME/cloudfs)
   sync MOUNTPOINT                     commit everything closed on the mount; exit 0 when done
   status [--json] MOUNTPOINT          queued, uploading and failed files, last commit, cache use
+  recover --cache-dir DIR DEST        copy the files with changes not uploaded out of an
+                                      unmounted cache dir (when its remote cannot be mounted)
   mount-helper REMOTE MOUNTPOINT -o OPTIONS
                                       mount(8) helper (also as mount.cloudfs, mount.fuse.cloudfs)
 run "cloudfs <command> --help" for the command's flags
@@ -70,6 +72,8 @@ func run(args []string) error {
 		return cmdSync(args[1:])
 	case "status":
 		return cmdStatus(args[1:])
+	case "recover":
+		return cmdRecover(args[1:])
 	case "mount-helper":
 		return cmdMountHelper(args[1:])
 	case "-h", "--help", "help":

@@ -153,9 +153,12 @@ func mountAndServe(f mountFlags, remote, mnt string, n *notifier) error {
 	var vol chunkstore.Volume
 	if offline == nil {
 		vol, err = checkRemote(ctx, store)
-		if errors.Is(err, chunkstore.ErrUnreachable) && statErr == nil {
+		switch {
+		case errors.Is(err, chunkstore.ErrUnreachable) && statErr == nil:
 			offline = err
-		} else if err != nil {
+		case errors.Is(err, chunkstore.ErrVolumeFormat) && statErr == nil:
+			return &exitError{code: 1, msg: fmt.Sprintf("%v: not mounted; %s", err, recoverHint(ctx, nil, cacheDir))}
+		case err != nil:
 			return err
 		}
 	}
@@ -186,7 +189,7 @@ func mountAndServe(f mountFlags, remote, mnt string, n *notifier) error {
 		}
 		log.Warn("the remote is unreachable: starting offline from the cache dir (cached files read, writes are queued)",
 			zap.String("remote", spec.url), zap.Error(offline))
-	} else if err := keepVolume(ctx, idx, vol); err != nil {
+	} else if err := keepVolume(ctx, idx, vol, spec.url, cacheDir); err != nil {
 		return err
 	}
 	device, err := deviceID(ctx, idx, log.Named("device"))
@@ -433,16 +436,39 @@ func faultPauses(log *zap.Logger) faults {
 // remote: an offline start chunks with them.
 const metaVolume = "volume_settings"
 
-// keepVolume records the volume settings in the index.
-func keepVolume(ctx context.Context, idx *index.DB, v chunkstore.Volume) error {
+// keepVolume records the volume settings in the index. Settings that
+// differ from the ones recorded are refused: the settings object was
+// replaced (or deleted and made anew), so the index's chunks and trees do
+// not belong to the volume the bucket now describes. The cache dir's
+// queued changes are then copied out with cloudfs recover.
+func keepVolume(ctx context.Context, idx *index.DB, v chunkstore.Volume, remote, cacheDir string) error {
 	b, err := json.Marshal(v)
 	if err != nil {
 		return err
 	}
-	if old, err := idx.Meta(ctx, metaVolume); err == nil && string(old) == string(b) {
-		return nil
+	if old, err := idx.Meta(ctx, metaVolume); err == nil {
+		var was chunkstore.Volume
+		if json.Unmarshal(old, &was) == nil && was == v {
+			return nil
+		}
+		return &exitError{code: 1, msg: fmt.Sprintf("remote %s: its volume settings are not the ones cache dir %s was made with "+
+			"(the settings object was replaced): not mounted; %s", remote, cacheDir, recoverHint(ctx, idx, cacheDir))}
+	} else if !errors.Is(err, index.ErrNotFound) {
+		return err
 	}
 	return idx.SetMeta(ctx, metaVolume, b)
+}
+
+// recoverHint says how to get the changes queued in cacheDir out when its
+// remote cannot be mounted.
+func recoverHint(ctx context.Context, idx *index.DB, cacheDir string) string {
+	what := "its queued changes"
+	if idx != nil {
+		if q, err := idx.ListDirty(ctx); err == nil {
+			what = "its " + plural(len(q), "queued change")
+		}
+	}
+	return fmt.Sprintf("copy %s out with: cloudfs recover --cache-dir %s DEST", what, cacheDir)
 }
 
 // cachedVolume returns the volume settings keepVolume recorded.
