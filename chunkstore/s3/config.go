@@ -171,39 +171,9 @@ func New(ctx context.Context, cfg Config, log *zap.Logger) (*Store, error) {
 			sdkLog.Debug(fmt.Sprintf(format, v...))
 		}
 	})
-	opts := []func(*config.LoadOptions) error{config.WithLogger(sdkLogger)}
-	if cfg.Region != "" {
-		opts = append(opts, config.WithRegion(cfg.Region))
-	}
-	if cfg.Profile != "" {
-		opts = append(opts, config.WithSharedConfigProfile(cfg.Profile))
-	}
-	if cfg.AccessKey != "" {
-		opts = append(opts, config.WithCredentialsProvider(
-			credentials.NewStaticCredentialsProvider(cfg.AccessKey, cfg.SecretKey, cfg.SessionToken)))
-	}
-	if path, source := caBundlePath(cfg); path != "" {
-		// Checked here so that a bad bundle gets a message naming where it
-		// was configured rather than the SDK loader's.
-		if _, err := loadCABundle(path); err != nil {
-			return nil, &chunkstore.Permanent{Err: fmt.Errorf("s3: CA bundle from %s: %w", source, err)}
-		}
-		if cfg.CABundle != "" {
-			// An explicit bundle also applies to the credential providers,
-			// as AWS_CA_BUNDLE does through the loader.
-			pem, err := os.ReadFile(path)
-			if err != nil {
-				return nil, &chunkstore.Permanent{Err: fmt.Errorf("s3: CA bundle from %s: %w", source, err)}
-			}
-			opts = append(opts, config.WithCustomCABundle(bytes.NewReader(pem)))
-		}
-	}
-	awsCfg, err := config.LoadDefaultConfig(ctx, opts...)
+	awsCfg, err := loadAWSConfig(ctx, cfg, sdkLogger)
 	if err != nil {
-		return nil, &chunkstore.Permanent{Err: fmt.Errorf("s3: load AWS configuration%s: %w", profileNote(cfg), err)}
-	}
-	if awsCfg.Region == "" {
-		awsCfg.Region = DefaultRegion
+		return nil, err
 	}
 
 	ep, err := resolveEndpoint(cfg, awsCfg)
@@ -271,6 +241,69 @@ func New(ctx context.Context, cfg Config, log *zap.Logger) (*Store, error) {
 		zap.String("credentials", credSrc),
 		zap.String("access_key", creds.AccessKeyID))
 	return s, nil
+}
+
+// loadAWSConfig loads the SDK configuration for cfg (region, profile,
+// static keys, CA bundle, and the environment and shared config files for
+// what cfg leaves unset). Its errors are one line and Permanent.
+func loadAWSConfig(ctx context.Context, cfg Config, sdkLogger logging.Logger) (aws.Config, error) {
+	opts := []func(*config.LoadOptions) error{config.WithLogger(sdkLogger)}
+	if cfg.Region != "" {
+		opts = append(opts, config.WithRegion(cfg.Region))
+	}
+	if cfg.Profile != "" {
+		opts = append(opts, config.WithSharedConfigProfile(cfg.Profile))
+	}
+	if cfg.AccessKey != "" {
+		opts = append(opts, config.WithCredentialsProvider(
+			credentials.NewStaticCredentialsProvider(cfg.AccessKey, cfg.SecretKey, cfg.SessionToken)))
+	}
+	if path, source := caBundlePath(cfg); path != "" {
+		// Checked here so that a bad bundle gets a message naming where it
+		// was configured rather than the SDK loader's.
+		if _, err := loadCABundle(path); err != nil {
+			return aws.Config{}, &chunkstore.Permanent{Err: fmt.Errorf("s3: CA bundle from %s: %w", source, err)}
+		}
+		if cfg.CABundle != "" {
+			// An explicit bundle also applies to the credential providers,
+			// as AWS_CA_BUNDLE does through the loader.
+			pem, err := os.ReadFile(path)
+			if err != nil {
+				return aws.Config{}, &chunkstore.Permanent{Err: fmt.Errorf("s3: CA bundle from %s: %w", source, err)}
+			}
+			opts = append(opts, config.WithCustomCABundle(bytes.NewReader(pem)))
+		}
+	}
+	awsCfg, err := config.LoadDefaultConfig(ctx, opts...)
+	if err != nil {
+		return aws.Config{}, &chunkstore.Permanent{Err: fmt.Errorf("s3: load AWS configuration%s: %w", profileNote(cfg), err)}
+	}
+	if awsCfg.Region == "" {
+		awsCfg.Region = DefaultRegion
+	}
+	return awsCfg, nil
+}
+
+// Endpoint returns the endpoint URL that New would use for cfg ("" for AWS
+// itself) without sending a request: cfg.Endpoint, else the environment and
+// shared config as New resolves them. Its errors are those New would return
+// for the same settings.
+func Endpoint(ctx context.Context, cfg Config) (string, error) {
+	if cfg.Endpoint != "" {
+		if err := checkEndpointURL(cfg.Endpoint); err != nil {
+			return "", &chunkstore.Permanent{Err: err}
+		}
+		return cfg.Endpoint, nil
+	}
+	awsCfg, err := loadAWSConfig(ctx, cfg, logging.Nop{})
+	if err != nil {
+		return "", err
+	}
+	ep, err := resolveEndpoint(cfg, awsCfg)
+	if err != nil {
+		return "", &chunkstore.Permanent{Err: err}
+	}
+	return ep.url, nil
 }
 
 // BucketNameRule is the S3 bucket naming rule that CheckBucketName

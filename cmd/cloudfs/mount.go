@@ -108,9 +108,9 @@ func mountAndServe(f mountFlags, remote, mnt string, n *notifier) error {
 	if err != nil {
 		return err
 	}
-	cacheDir := f.cacheDir
+	cacheDir, cacheNote := f.cacheDir, ""
 	if cacheDir == "" {
-		if cacheDir, err = defaultCacheDir(spec.name); err != nil {
+		if cacheDir, cacheNote, err = defaultCacheDir(spec, f.s3); err != nil {
 			return err
 		}
 	}
@@ -132,6 +132,9 @@ func mountAndServe(f mountFlags, remote, mnt string, n *notifier) error {
 	}
 	defer closeLog()
 	defer log.Sync()
+	if cacheNote != "" {
+		log.Warn(cacheNote)
+	}
 
 	ctx := context.Background()
 	indexPath := filepath.Join(cacheDir, "index.db")

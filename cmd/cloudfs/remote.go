@@ -58,13 +58,14 @@ func parseRemote(remote string) (remoteSpec, error) {
 	return remoteSpec{raw: remote, url: abs, name: base + "-" + hex.EncodeToString(sum[:4])}, nil
 }
 
-// defaultDataDir is the embedded store: $XDG_DATA_HOME/cloudfs/default.
+// defaultDataDir is the embedded store: $XDG_DATA_HOME/cloudfs/default,
+// else under the home directory (homeDir: $HOME or the password database's).
 func defaultDataDir() (string, error) {
 	base := os.Getenv("XDG_DATA_HOME")
 	if base == "" {
-		home, err := os.UserHomeDir()
+		home, err := homeDir(os.Geteuid())
 		if err != nil {
-			return "", userError("cannot find the data directory: set XDG_DATA_HOME or HOME")
+			return "", userError("cannot find the data directory: %v; set XDG_DATA_HOME or HOME", err)
 		}
 		base = filepath.Join(home, ".local", "share")
 	}

@@ -2,6 +2,7 @@ package main
 
 import (
 	"context"
+	"net/url"
 	"strings"
 	"time"
 
@@ -43,4 +44,26 @@ func openS3(ctx context.Context, url string, f s3Flags, offlineOK bool, log *zap
 		return nil, userError("%v", err)
 	}
 	return s, nil
+}
+
+// s3Endpoint returns the endpoint an s3:// remote will be reached at (as
+// openS3 resolves it from the flags, the environment and the shared
+// config, without a request), normalised: scheme and host lower-case, no
+// trailing slash. It is "" for AWS itself.
+func s3Endpoint(f s3Flags) (string, error) {
+	ep, err := s3.Endpoint(context.Background(), s3.Config{Endpoint: f.endpoint, Region: f.region, Profile: f.profile})
+	if err != nil {
+		return "", userError("%v", err)
+	}
+	if ep == "" {
+		return "", nil
+	}
+	u, err := url.Parse(ep)
+	if err != nil {
+		return "", userError("s3: endpoint %q: %v", ep, err) // s3.Endpoint parsed it
+	}
+	u.Scheme, u.Host = strings.ToLower(u.Scheme), strings.ToLower(u.Host)
+	u.Path = strings.TrimRight(u.Path, "/")
+	u.RawPath = ""
+	return u.String(), nil
 }
