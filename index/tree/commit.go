@@ -111,7 +111,8 @@ func (c *Commit) CheckParents(parents []*Commit) error {
 
 // EncodeCommit returns the canonical encoding of c and its ID. It first
 // sorts c.RootAttrs.Xattrs by name, in place, when they are not sorted
-// already. Errors wrap ErrInvalid.
+// already. A commit may encode to at most chunkstore.MaxCommitSize bytes
+// (the root's xattrs take the room). Errors wrap ErrInvalid.
 func EncodeCommit(c *Commit) ([]byte, chunkstore.ID, error) {
 	sortXattrs(c.RootAttrs.Xattrs)
 	if err := c.check(); err != nil {
@@ -138,15 +139,22 @@ func EncodeCommit(c *Commit) ([]byte, chunkstore.ID, error) {
 	b = binary.AppendUvarint(b, uint64(a.GID))
 	b = binary.AppendVarint(b, a.MtimeNs)
 	b = appendXattrs(b, a.Xattrs)
+	if len(b) > chunkstore.MaxCommitSize {
+		return nil, chunkstore.ID{}, fmt.Errorf("encode commit: %w: %d bytes (max %d)", ErrInvalid, len(b), chunkstore.MaxCommitSize)
+	}
 	return b, chunkstore.Hash(b), nil
 }
 
-// DecodeCommit parses an encoded commit and validates it strictly. A
-// malformed object is an error wrapping ErrCorrupt.
+// DecodeCommit parses an encoded commit and validates it strictly (at most
+// chunkstore.MaxCommitSize bytes). A malformed object is an error wrapping
+// ErrCorrupt.
 func DecodeCommit(data []byte) (*Commit, error) {
 	r, err := newReader(data, KindCommit)
 	if err != nil {
 		return nil, fmt.Errorf("decode commit: %w", err)
+	}
+	if len(data) > chunkstore.MaxCommitSize {
+		return nil, fmt.Errorf("decode commit: %w: %d bytes (max %d)", ErrCorrupt, len(data), chunkstore.MaxCommitSize)
 	}
 	c := &Commit{Root: r.id()}
 	n := r.uvarint()

@@ -3,6 +3,7 @@ package tree
 import (
 	"encoding/binary"
 	"fmt"
+	"slices"
 
 	"github.com/cloudfs/cloudfs/chunkstore"
 )
@@ -19,6 +20,15 @@ const (
 	minEntrySize = 8  // name "x", type, flags, mode, uid, gid, mtime
 	minRefSize   = 33 // ID and a one-byte length
 	minXattrSize = 3  // one-byte name and an empty value
+)
+
+// initialEntries and initialRefs are the capacities decoders start from
+// before growing with what they decode (by four times what has decoded, to
+// keep the copies few): a decoded count only says how much may follow, so
+// it sizes nothing beyond them.
+const (
+	initialEntries = 64
+	initialRefs    = 256
 )
 
 // EmptyTreeID is the ID of the tree of an empty directory.
@@ -39,8 +49,9 @@ func isEmptyRoot(id chunkstore.ID) bool { return id.IsZero() || id == EmptyTreeI
 // Encode returns the canonical encoding of t and its ID. It first sorts
 // t.Entries and every entry's Xattrs by name, in place, when they are not
 // sorted already; then it validates every entry (Entry.Check) and rejects
-// duplicate names. Errors wrap ErrInvalid. The same directory contents give
-// the same bytes whatever the input order.
+// duplicate names, and a tree whose encoding would exceed
+// chunkstore.MaxTreeSize (a reader refuses it). Errors wrap ErrInvalid. The
+// same directory contents give the same bytes whatever the input order.
 func Encode(t *Tree) ([]byte, chunkstore.ID, error) {
 	t.normalize()
 	size := 3
@@ -68,6 +79,10 @@ func Encode(t *Tree) ([]byte, chunkstore.ID, error) {
 	b = binary.AppendUvarint(b, uint64(len(t.Entries)))
 	for i := range t.Entries {
 		b = appendEntry(b, &t.Entries[i])
+	}
+	if len(b) > chunkstore.MaxTreeSize {
+		return nil, chunkstore.ID{}, fmt.Errorf("encode tree: %w: %d entries encode to %d bytes (max %d)",
+			ErrInvalid, len(t.Entries), len(b), chunkstore.MaxTreeSize)
 	}
 	return b, chunkstore.Hash(b), nil
 }
@@ -117,24 +132,34 @@ func appendEntry(b []byte, e *Entry) []byte {
 }
 
 // Decode parses an encoded tree and validates it strictly: every rule that
-// Encode enforces, sorted unique names, canonical varints, no trailing bytes.
-// A malformed object is an error wrapping ErrCorrupt, never a panic. The
-// result does not share memory with data.
+// Encode enforces, sorted unique names, canonical varints, no trailing bytes,
+// at most chunkstore.MaxTreeSize bytes. A malformed object is an error
+// wrapping ErrCorrupt, never a panic. Memory grows with the entries
+// actually decoded, not with the count the object claims. The result does
+// not share memory with data.
 func Decode(data []byte) (*Tree, error) {
 	r, err := newReader(data, KindTree)
 	if err != nil {
 		return nil, fmt.Errorf("decode tree: %w", err)
+	}
+	if len(data) > chunkstore.MaxTreeSize {
+		return nil, fmt.Errorf("decode tree: %w: %d bytes (max %d)", ErrCorrupt, len(data), chunkstore.MaxTreeSize)
 	}
 	n := r.count(minEntrySize)
 	if r.err != nil {
 		return nil, fmt.Errorf("decode tree: %w", r.err)
 	}
 	r.s = string(data) // one copy; names and targets are substrings of it
-	t := &Tree{Entries: make([]Entry, n)}
-	// Backing array shared by the entries' inline chunks, sized for the
-	// usual one or two chunks per entry (and never beyond what data holds).
-	refs := make([]ChunkRef, 0, min(2*n, r.left()/minRefSize))
+	// The entries, and the backing array shared by their inline chunks,
+	// grow as entries decode (from room for a small directory's).
+	t := &Tree{Entries: make([]Entry, 0, min(n, initialEntries))}
+	refs := make([]ChunkRef, 0, min(2*n, initialRefs))
 	for i := 0; i < n && r.err == nil; i++ {
+		if len(t.Entries) == cap(t.Entries) {
+			// Four times what decoded so far, at most what is claimed.
+			t.Entries = slices.Grow(t.Entries, min(n, 4*len(t.Entries))-len(t.Entries))
+		}
+		t.Entries = append(t.Entries, Entry{})
 		e := &t.Entries[i]
 		refs = r.entry(e, refs)
 		if r.err != nil {

@@ -33,8 +33,8 @@ func (m *Manifest) check() error {
 }
 
 // EncodeManifest returns the canonical encoding of m and its ID. m must hold
-// more than MaxInlineChunks chunks, each of length > 0; errors wrap
-// ErrInvalid.
+// more than MaxInlineChunks chunks, each of length > 0, and encode to at
+// most chunkstore.MaxTreeSize bytes; errors wrap ErrInvalid.
 func EncodeManifest(m *Manifest) ([]byte, chunkstore.ID, error) {
 	if err := m.check(); err != nil {
 		return nil, chunkstore.ID{}, fmt.Errorf("encode manifest: %w", err)
@@ -42,17 +42,25 @@ func EncodeManifest(m *Manifest) ([]byte, chunkstore.ID, error) {
 	b := make([]byte, 0, 2+binary.MaxVarintLen64+len(m.Chunks)*(chunkstore.IDSize+binary.MaxVarintLen32))
 	b = append(b, byte(KindManifest), formatVersion)
 	b = appendRefs(b, m.Chunks)
+	if len(b) > chunkstore.MaxTreeSize {
+		return nil, chunkstore.ID{}, fmt.Errorf("encode manifest: %w: %d chunks encode to %d bytes (max %d)",
+			ErrInvalid, len(m.Chunks), len(b), chunkstore.MaxTreeSize)
+	}
 	return b, chunkstore.Hash(b), nil
 }
 
-// DecodeManifest parses an encoded manifest and validates it strictly. A
-// malformed object is an error wrapping ErrCorrupt. The result does not
-// share memory with data. The caller checks that Size matches the size of
+// DecodeManifest parses an encoded manifest and validates it strictly
+// (at most chunkstore.MaxTreeSize bytes). A malformed object is an error
+// wrapping ErrCorrupt. The chunk list grows with the refs actually
+// decoded. The result does not share memory with data. The caller checks that Size matches the size of
 // the entry that named the manifest.
 func DecodeManifest(data []byte) (*Manifest, error) {
 	r, err := newReader(data, KindManifest)
 	if err != nil {
 		return nil, fmt.Errorf("decode manifest: %w", err)
+	}
+	if len(data) > chunkstore.MaxTreeSize {
+		return nil, fmt.Errorf("decode manifest: %w: %d bytes (max %d)", ErrCorrupt, len(data), chunkstore.MaxTreeSize)
 	}
 	n := r.count(minRefSize)
 	if r.err == nil && n <= MaxInlineChunks {
@@ -60,7 +68,7 @@ func DecodeManifest(data []byte) (*Manifest, error) {
 	}
 	var m Manifest
 	if r.err == nil {
-		m.Chunks = r.readRefs(make([]ChunkRef, 0, n), n)
+		m.Chunks = r.readRefs(make([]ChunkRef, 0, min(n, initialRefs)), n)
 	}
 	if err := r.end(); err != nil {
 		return nil, fmt.Errorf("decode manifest: %w", err)

@@ -229,12 +229,16 @@ func (e *Entry) checkContent() error {
 	return nil
 }
 
-// sumChunks returns the total length of refs; every length must be > 0.
+// sumChunks returns the total length of refs; every length must be > 0 and
+// at most chunkstore.MaxChunkSize (no chunk can be longer).
 func sumChunks(refs []ChunkRef) (uint64, error) {
 	var sum uint64
 	for i, c := range refs {
 		if c.Length == 0 {
 			return 0, fmt.Errorf("%w: chunk %d has length 0", ErrInvalid, i)
+		}
+		if c.Length > chunkstore.MaxChunkSize {
+			return 0, fmt.Errorf("%w: chunk %d has length %d (max %d)", ErrInvalid, i, c.Length, chunkstore.MaxChunkSize)
 		}
 		sum += uint64(c.Length) // cannot overflow: len(refs) * 2^32 < 2^64
 	}

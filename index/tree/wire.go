@@ -248,18 +248,18 @@ func appendXattrs(b []byte, xs []Xattr) []byte {
 	return b
 }
 
-// xattrs reads a counted list of xattrs (nil for none). Values are copied;
-// the caller checks names and order.
+// xattrs reads a counted list of xattrs (nil for none), growing with the
+// xattrs decoded. Values are copied; the caller checks names and order.
 func (r *reader) xattrs() []Xattr {
 	n := r.count(minXattrSize)
 	if r.err != nil || n == 0 {
 		return nil
 	}
-	xs := make([]Xattr, n)
+	xs := make([]Xattr, 0, min(n, 4))
 	for i := 0; i < n && r.err == nil; i++ {
-		xs[i].Name = r.str(MaxXattrNameLen)
+		name := r.str(MaxXattrNameLen)
 		a, b := r.span(MaxXattrValueLen)
-		xs[i].Value = append([]byte{}, r.b[a:b]...)
+		xs = append(xs, Xattr{Name: name, Value: append([]byte{}, r.b[a:b]...)})
 	}
 	return xs
 }
@@ -269,8 +269,8 @@ func (r *reader) readRefs(dst []ChunkRef, n int) []ChunkRef {
 	for i := 0; i < n && r.err == nil; i++ {
 		id := r.id()
 		l := r.uint32("chunk length")
-		if r.err == nil && l == 0 {
-			r.fail("chunk of length 0")
+		if r.err == nil && (l == 0 || l > chunkstore.MaxChunkSize) {
+			r.fail("chunk of length %d (want 1..%d)", l, chunkstore.MaxChunkSize)
 		}
 		dst = append(dst, ChunkRef{ID: id, Length: l})
 	}
