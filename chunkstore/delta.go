@@ -32,6 +32,13 @@ const DeltaMinSize = 64 << 10
 // deltaDictID names the one dictionary of a delta's zstd frame.
 const deltaDictID = 1
 
+// maxDeltaWindow bounds the zstd window a delta's frame may claim. The
+// frames EncodeDelta makes are single-segment (their window is their
+// content size, at most MaxChunkSize) and reach into the base as their
+// dictionary beyond it; the decoder allows no window beyond its output
+// bound anyway.
+const maxDeltaWindow = MaxChunkSize
+
 // IsDelta reports whether stored is a delta, and its base.
 func IsDelta(stored []byte) (base ID, ok bool) {
 	if len(stored) < 1+IDSize || stored[0] != encDelta {
@@ -86,16 +93,23 @@ func deltaWindow(n int) int {
 
 // DecodeDelta returns the plaintext of a delta-stored chunk given its
 // base's plaintext, and checks that it hashes to want. A failure is a
-// wrapped ErrCorrupt naming want.
+// wrapped ErrCorrupt naming want. Its memory is bounded whatever the delta
+// says: a base above MaxChunkSize is refused, a frame that claims a window
+// above maxDeltaWindow or an output above MaxChunkSize fails before any
+// allocation for it, one that grows past MaxChunkSize stops there, and a
+// copy from outside the base and the output so far is an error.
 func DecodeDelta(stored []byte, want ID, base []byte) ([]byte, error) {
 	if _, ok := IsDelta(stored); !ok {
 		return nil, fmt.Errorf("chunk %s: not a delta: %w", want, ErrCorrupt)
+	}
+	if len(base) > MaxChunkSize {
+		return nil, fmt.Errorf("chunk %s: delta base of %d bytes (max %d): %w", want, len(base), MaxChunkSize, ErrCorrupt)
 	}
 	dec, err := zstd.NewReader(nil,
 		zstd.WithDecoderDictRaw(deltaDictID, base),
 		zstd.WithDecoderConcurrency(1),
 		zstd.WithDecoderMaxMemory(MaxChunkSize),
-		zstd.WithDecoderMaxWindow(2*MaxChunkSize))
+		zstd.WithDecoderMaxWindow(maxDeltaWindow))
 	if err != nil {
 		return nil, fmt.Errorf("chunk %s: delta decoder: %w", want, err)
 	}
