@@ -10,7 +10,8 @@ import (
 
 // FuzzDecode feeds arbitrary bytes to every decoder. A decoder must return
 // an error wrapping ErrCorrupt or a value whose re-encoding is exactly the
-// input (the encoding is canonical); it must never panic.
+// input (the encoding is canonical) and within the bounds (object sizes,
+// chunk lengths); it must never panic.
 func FuzzDecode(f *testing.F) {
 	tr, _, _ := Encode(sampleTree())
 	f.Add(tr)
@@ -34,6 +35,26 @@ func FuzzDecode(f *testing.F) {
 		f.Fatal(err)
 	}
 	f.Add(objs[len(objs)-1].Data) // a manifest file and a directory with totals
+	// Truncated and corrupt ones, and counts claiming more than follows.
+	f.Add(tr[:len(tr)/2])
+	f.Add(m[:len(m)-1])
+	f.Add(c[:len(c)-3])
+	bad := bytes.Clone(tr)
+	bad[len(bad)/2] ^= 0x80
+	f.Add(bad)
+	f.Add([]byte{'t', formatVersion, 0xff, 0xff, 0xff, 0x7f})
+	f.Add([]byte{'m', formatVersion, 0xff, 0xff, 0x03, 1, 2, 3})
+	f.Add([]byte{'c', formatVersion, 0})
+	longRef := bytes.Clone(m)
+	longRef[len(longRef)-1] = 0x80 | longRef[len(longRef)-1] // a length varint cut short
+	f.Add(longRef)
+	checkRefs := func(t *testing.T, refs []ChunkRef) {
+		for _, r := range refs {
+			if r.Length == 0 || r.Length > chunkstore.MaxChunkSize {
+				t.Fatalf("chunk of length %d accepted", r.Length)
+			}
+		}
+	}
 	f.Fuzz(func(t *testing.T, data []byte) {
 		if tr, err := Decode(data); err != nil {
 			if !errors.Is(err, ErrCorrupt) {
@@ -41,6 +62,13 @@ func FuzzDecode(f *testing.F) {
 			}
 		} else if again, _, err := Encode(tr); err != nil || !bytes.Equal(again, data) {
 			t.Fatalf("tree re-encoding differs (%v):\n in %x\nout %x", err, data, again)
+		} else {
+			if len(data) > chunkstore.MaxTreeSize || len(tr.Entries) > len(data)/minEntrySize {
+				t.Fatalf("tree of %d bytes with %d entries accepted", len(data), len(tr.Entries))
+			}
+			for i := range tr.Entries {
+				checkRefs(t, tr.Entries[i].Chunks)
+			}
 		}
 		if m, err := DecodeManifest(data); err != nil {
 			if !errors.Is(err, ErrCorrupt) {
@@ -48,6 +76,11 @@ func FuzzDecode(f *testing.F) {
 			}
 		} else if again, _, err := EncodeManifest(m); err != nil || !bytes.Equal(again, data) {
 			t.Fatalf("manifest re-encoding differs (%v)", err)
+		} else {
+			if len(data) > chunkstore.MaxTreeSize || len(m.Chunks) <= MaxInlineChunks {
+				t.Fatalf("manifest of %d bytes with %d refs accepted", len(data), len(m.Chunks))
+			}
+			checkRefs(t, m.Chunks)
 		}
 		if c, err := DecodeCommit(data); err != nil {
 			if !errors.Is(err, ErrCorrupt) {
@@ -55,6 +88,8 @@ func FuzzDecode(f *testing.F) {
 			}
 		} else if again, _, err := EncodeCommit(c); err != nil || !bytes.Equal(again, data) {
 			t.Fatalf("commit re-encoding differs (%v)", err)
+		} else if len(data) > chunkstore.MaxCommitSize || len(c.Parents) > MaxParents {
+			t.Fatalf("commit of %d bytes with %d parents accepted", len(data), len(c.Parents))
 		}
 	})
 }
