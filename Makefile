@@ -20,7 +20,7 @@ GOBENCHTIME ?= 1s
 PREFIX  ?= /usr/local
 SBINDIR ?= /sbin
 
-.PHONY: all build build-race test test-unit test-integration bench lint mount unmount clean deps install uninstall
+.PHONY: all build build-race test test-unit test-fuzz test-integration bench lint mount unmount clean deps install uninstall
 
 all: build
 
@@ -37,11 +37,28 @@ deps:
 # check that no mount or daemon was left behind.
 test: lint deps build-race
 	$(MAKE) --no-print-directory test-unit
+	$(MAKE) --no-print-directory test-fuzz
 	$(MAKE) --no-print-directory test-integration
 	.ci/check-leftovers
 
 test-unit:
 	$(GO) test -race -count=1 -timeout $(TIMEOUT_UNIT) $(UNIT_PKGS)
+
+# The Go fuzz targets of every decoder fed from the bucket, FUZZTIME each
+# (default 10s; 7 targets, about 80s in all with building). go test takes
+# one -fuzz pattern per package and run, hence the loop over
+# package:target pairs.
+FUZZTIME ?= 10s
+FUZZ_TARGETS = \
+	./chunkstore:FuzzDecode ./chunkstore:FuzzDecodeDelta ./chunkstore:FuzzVerifyGroups \
+	./index/tree:FuzzDecode \
+	./index/bucket:FuzzReadHead ./index/bucket:FuzzReadVolume ./index/bucket:FuzzParseDevice
+
+test-fuzz:
+	@set -e; for pt in $(FUZZ_TARGETS); do \
+		echo "fuzz $${pt%%:*} $${pt##*:} for $(FUZZTIME)"; \
+		$(GO) test -run '^$$' -fuzz "^$${pt##*:}\$$" -fuzztime $(FUZZTIME) "$${pt%%:*}"; \
+	done
 
 test-integration: deps build-race
 	CLOUDFS_BINARY=$(CURDIR)/$(RACE_BIN) CLOUDFS_MINIO=$$(.ci/install-deps | tail -n1) \
