@@ -20,6 +20,9 @@ var (
 	ErrNotLoaded   = errors.New("directory not loaded")      // see NotLoadedError
 	ErrChanged     = errors.New("file changed meanwhile")    // ReplaceContent lost a race
 	ErrFull        = errors.New("no space left on device")   // ENOSPC (SQLITE_FULL)
+	// ErrBadRemote: an object from the remote parses but breaks a rule
+	// the index checks (remote_check.go); EIO, logged.
+	ErrBadRemote = errors.New("remote tree fails its checks")
 )
 
 // NotLoadedError says which directory's entries must be loaded from its

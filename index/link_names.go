@@ -14,6 +14,27 @@ const (
 	linkWalkConcurrency = 8
 )
 
+// MaxLinkWalkDirs bounds the directories one LoadLinkNames loads: a tree
+// that reuses one subtree at every level can claim more directories than
+// there are atoms while the bucket holds a few dozen trees, and a file in
+// it that claims other names would otherwise make one write load them
+// all. Past the bound the inodes still short of names fail on their own
+// (LinkWalkError); a later call (the file changed again, cloudfs sync)
+// walks on from where this one stopped.
+var MaxLinkWalkDirs = 1 << 16
+
+// LinkWalkError is LoadLinkNames giving up at MaxLinkWalkDirs: Inos are
+// still short of names after Dirs directories were loaded.
+type LinkWalkError struct {
+	Inos []uint64
+	Dirs int
+}
+
+func (e *LinkWalkError) Error() string {
+	return fmt.Sprintf("hard-linked inodes %v: their other names are not in the %d directories loaded to find them "+
+		"(their trees claim more than the walk may load)", e.Inos, e.Dirs)
+}
+
 // LoadLinkNames makes sure that a commit of the queued inodes inos can
 // rewrite every name of each: an inode loaded from the remote tree with a
 // higher link count than it has entries has names in directories not
@@ -26,7 +47,8 @@ const (
 // directory is left to load and an inode still has fewer entries than its
 // count, the count was wrong (a tree whose counts disagree with its names)
 // and is set to the number of entries. It returns how many directories it
-// loaded.
+// loaded; after MaxLinkWalkDirs it stops with a *LinkWalkError naming the
+// inodes still short.
 func (db *DB) LoadLinkNames(ctx context.Context, inos []uint64, load RemoteLoader) (int, error) {
 	loaded := 0
 	for {
@@ -40,6 +62,9 @@ func (db *DB) LoadLinkNames(ctx context.Context, inos []uint64, load RemoteLoade
 		}
 		if len(dirs) == 0 {
 			return loaded, db.settleLinkCounts(ctx, short)
+		}
+		if loaded >= MaxLinkWalkDirs {
+			return loaded, &LinkWalkError{Inos: short, Dirs: loaded}
 		}
 		g, gctx := errgroup.WithContext(ctx)
 		g.SetLimit(linkWalkConcurrency)

@@ -2,6 +2,7 @@ package index
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"slices"
 	"testing"
@@ -67,7 +68,7 @@ func openLinked(t *testing.T) (*DB, *memLoader) {
 	t.Helper()
 	db, _ := openTest(t)
 	l := newMemLoader()
-	if err := db.LoadRemote(context.Background(), chunkstore.Hash([]byte("c")), rootCommit(linkedTree(t, l))); err != nil {
+	if err := db.LoadRemote(context.Background(), chunkstore.Hash([]byte("c")), rootCommit(l, linkedTree(t, l))); err != nil {
 		t.Fatal(err)
 	}
 	return db, l
@@ -237,4 +238,27 @@ func lookupDir(t *testing.T, db *DB, name string) uint64 {
 		t.Fatal(err)
 	}
 	return a.Ino
+}
+
+// A walk for the other names of a hard-linked file stops at
+// MaxLinkWalkDirs, naming the inodes still short; a later walk goes on
+// from where it stopped.
+func TestLoadLinkNamesBounded(t *testing.T) {
+	ctx := context.Background()
+	db, l := openLinked(t)
+	x := lookupPath(t, db, l, "a", "x")
+	old := MaxLinkWalkDirs
+	MaxLinkWalkDirs = 1
+	n, err := db.LoadLinkNames(ctx, []uint64{x.Ino}, l)
+	MaxLinkWalkDirs = old
+	var lw *LinkWalkError
+	if !errors.As(err, &lw) || !slices.Equal(lw.Inos, []uint64{x.Ino}) || lw.Dirs != n || n == 0 {
+		t.Fatalf("bounded walk: %d dirs, %v; want a LinkWalkError naming %d", n, err, x.Ino)
+	}
+	if ok, _ := db.Loaded(ctx, lookupDir(t, db, "b")); !ok {
+		t.Fatal("the bounded walk did not load its first batch")
+	}
+	if n2, err := db.LoadLinkNames(ctx, []uint64{x.Ino}, l); err != nil || n2 != 1 {
+		t.Fatalf("the walk after the bound: %d dirs, %v; want the one left (b/deep)", n2, err)
+	}
 }

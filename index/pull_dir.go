@@ -41,6 +41,13 @@ func (t *pullTx) dir(ino uint64, path string, baseID, newID chunkstore.ID, total
 	if base == nil || remote == nil {
 		return false, nil
 	}
+	claim := &totals
+	if totals.Dirs == 0 {
+		claim = nil // no claim made
+	}
+	if err := checkRemoteTree(newID, remote, claim); err != nil {
+		return false, fmt.Errorf("%q: %w", "/"+path, err)
+	}
 	taken := func(name string) bool {
 		if remote.Find(name) != nil {
 			return true

@@ -222,6 +222,13 @@ func (db *DB) EnsureLoaded(ctx context.Context, dir uint64, load RemoteLoader) e
 		if err != nil {
 			return fmt.Errorf("load dir %d: tree %s: %w", dir, id, err)
 		}
+		claimed, err := db.claimedTotals(ctx, dir)
+		if err != nil {
+			return fmt.Errorf("load dir %d: %w", dir, err)
+		}
+		if err := checkRemoteTree(id, t, claimed); err != nil {
+			return fmt.Errorf("load dir %d: %w", dir, err)
+		}
 		mans, err := loadManifests(ctx, t, load)
 		if err != nil {
 			return fmt.Errorf("load dir %d: %w", dir, err)

@@ -16,10 +16,13 @@ import (
 type memLoader struct {
 	mu      sync.Mutex
 	objects map[chunkstore.ID]tree.Object
+	totals  map[chunkstore.ID]tree.Stats // of the roots added
 	loads   int
 }
 
-func newMemLoader() *memLoader { return &memLoader{objects: map[chunkstore.ID]tree.Object{}} }
+func newMemLoader() *memLoader {
+	return &memLoader{objects: map[chunkstore.ID]tree.Object{}, totals: map[chunkstore.ID]tree.Stats{}}
+}
 
 // add builds root and stores its objects; it returns the root tree id.
 func (l *memLoader) add(t *testing.T, root *tree.Dir) chunkstore.ID {
@@ -31,6 +34,7 @@ func (l *memLoader) add(t *testing.T, root *tree.Dir) chunkstore.ID {
 	for _, o := range objs {
 		l.objects[o.ID] = o
 	}
+	l.totals[id] = root.Totals()
 	return id
 }
 
@@ -57,8 +61,13 @@ func (l *memLoader) Manifest(ctx context.Context, id chunkstore.ID) (*tree.Manif
 
 // rootCommit returns a commit of the root tree id with default root
 // attributes (as LoadRemote takes it; nothing checks it against a store).
-func rootCommit(id chunkstore.ID) *tree.Commit {
-	return &tree.Commit{Root: id, Device: "test", Generation: 1, Stats: tree.Stats{Dirs: 1},
+// rootCommit is a commit of the root id that l added, with its totals.
+func rootCommit(l *memLoader, id chunkstore.ID) *tree.Commit {
+	st, ok := l.totals[id]
+	if !ok {
+		st = tree.Stats{Dirs: 1}
+	}
+	return &tree.Commit{Root: id, Device: "test", Generation: 1, Stats: st,
 		RootAttrs: tree.RootAttrs{Mode: 0o755}}
 }
 
@@ -91,9 +100,9 @@ func TestEnsureLoaded(t *testing.T) {
 	must(sub.SetFile(tree.Entry{Name: "inner", Type: tree.TypeFile, Mode: 0o600}, nil))
 	rootID := l.add(t, root)
 	commit := chunkstore.Hash([]byte("commit"))
-	must(db.LoadRemote(ctx, commit, rootCommit(rootID)))
-	must(db.LoadRemote(ctx, commit, rootCommit(rootID))) // idempotent
-	if err := db.LoadRemote(ctx, chunkstore.Hash([]byte("other")), rootCommit(rootID)); !errors.Is(err, ErrNotEmpty) {
+	must(db.LoadRemote(ctx, commit, rootCommit(l, rootID)))
+	must(db.LoadRemote(ctx, commit, rootCommit(l, rootID))) // idempotent
+	if err := db.LoadRemote(ctx, chunkstore.Hash([]byte("other")), rootCommit(l, rootID)); !errors.Is(err, ErrNotEmpty) {
 		t.Fatalf("LoadRemote of another commit: %v", err)
 	}
 	if _, err := db.Lookup(ctx, RootIno, "small"); !errors.Is(err, ErrNotLoaded) {
@@ -184,7 +193,7 @@ func TestEnsureLoadedLargeDirectory(t *testing.T) {
 					t.Fatal(err)
 				}
 			}
-			if err := db.LoadRemote(ctx, chunkstore.Hash([]byte("c")), rootCommit(l.add(t, root))); err != nil {
+			if err := db.LoadRemote(ctx, chunkstore.Hash([]byte("c")), rootCommit(l, l.add(t, root))); err != nil {
 				t.Fatal(err)
 			}
 			start := time.Now()

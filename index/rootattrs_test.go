@@ -15,8 +15,7 @@ func TestLoadRemoteRootAttrs(t *testing.T) {
 	ctx := context.Background()
 	db, _ := openTest(t)
 	l := newMemLoader()
-	c := rootCommit(l.add(t, tree.NewDir()))
-	c.Stats = tree.Stats{Files: 4, Dirs: 2, Bytes: 5, Chunks: 6}
+	c := rootCommit(l, l.add(t, tree.NewDir()))
 	c.RootAttrs = tree.RootAttrs{Mode: 0o1750, UID: 11, GID: 12, MtimeNs: 13e9,
 		Xattrs: []tree.Xattr{{Name: "user.a", Value: []byte("1")}, {Name: "user.b", Value: []byte{}}}}
 	if err := db.LoadRemote(ctx, chunkstore.Hash([]byte("c")), c); err != nil {

@@ -180,3 +180,34 @@ func TestLinksInOneDirectory(t *testing.T) {
 		t.Fatalf("%d queued after the round", f.queued())
 	}
 }
+
+// TestLinkWalkBoundFailsTheFileOnly: when the walk for a hard-linked
+// file's other names gives up (index.MaxLinkWalkDirs), that file fails on
+// its own, keeping its committed content and its place on the queue,
+// while the rest of the round commits.
+func TestLinkWalkBoundFailsTheFileOnly(t *testing.T) {
+	f := newFixture(t)
+	data := linkedVolume(f)
+
+	c := f.peer("c")
+	x := c.lookup("a/x")
+	c.write(x.Ino, 0, randBytes(2, 1000))
+	other := c.create(index.RootIno, "other", modeReg|0o644)
+	c.write(other, 0, []byte("committed beside it"))
+	old := index.MaxLinkWalkDirs
+	index.MaxLinkWalkDirs = 1
+	defer func() { index.MaxLinkWalkDirs = old }()
+	r := c.round()
+	if r.Failed != 1 || r.Commit.IsZero() {
+		t.Fatalf("round: %+v; want a commit with one file failed", r)
+	}
+	it, err := c.db.Dirty(c.ctx, x.Ino)
+	if err != nil || it.LastError == "" {
+		t.Fatalf("a/x after the bounded walk: %+v, %v; want it queued with the error", it, err)
+	}
+	d := f.peer("d")
+	if got := d.read(d.lookup("other").Ino); string(got) != "committed beside it" {
+		t.Fatalf("other on a fresh machine: %q", got)
+	}
+	checkLinked(t, d, 3, data, "a/x", "b/z", "b/deep/y")
+}

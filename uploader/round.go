@@ -142,7 +142,7 @@ func (a *attempt) run(ctx context.Context) error {
 			return err
 		}
 	}
-	if n, err := u.db.LoadLinkNames(ctx, inos, load); err != nil {
+	if n, err := u.db.LoadLinkNames(ctx, inos, load); a.linkWalkFailed(err) != nil {
 		return err
 	} else if n > 0 {
 		u.log.Info("loaded directories to find the other names of changed hard-linked files", zap.Int("dirs", n))
@@ -157,7 +157,7 @@ func (a *attempt) run(ctx context.Context) error {
 	if short, err := u.db.ShortOfNames(ctx, linkedIn(snap.Root)); err != nil {
 		return err
 	} else if len(short) > 0 {
-		if _, err := u.db.LoadLinkNames(ctx, short, load); err != nil {
+		if _, err := u.db.LoadLinkNames(ctx, short, load); a.linkWalkFailed(err) != nil {
 			return err
 		}
 		if snap, err = u.db.Snapshot(ctx, append(inos, short...)); err != nil {
@@ -368,6 +368,22 @@ func (a *attempt) commit(ctx context.Context, root index.DirTree, parentID chunk
 		zap.Uint64("volume_files", c.Stats.Files), zap.Uint64("volume_bytes", c.Stats.Bytes))
 	a.stats = c.Stats
 	return id, nil
+}
+
+// linkWalkFailed takes a LoadLinkNames error: a walk that gave up fails
+// the inodes it names on their own (they keep their committed entries and
+// stay queued, with the error in status) and returns nil; any other error
+// is returned.
+func (a *attempt) linkWalkFailed(err error) error {
+	var lw *index.LinkWalkError
+	if !errors.As(err, &lw) {
+		return err
+	}
+	a.u.log.Error("hard-linked files left out of the commit", zap.Error(err))
+	for _, ino := range lw.Inos {
+		a.failed[ino] = err
+	}
+	return nil
 }
 
 // apply records the commit in the index and fails the files that failed

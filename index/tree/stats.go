@@ -1,5 +1,7 @@
 package tree
 
+import "math/bits"
+
 // Stats counts what a directory holds, recursively: the totals of a
 // subtree. A directory entry carries its subtree's Stats (Entry.Totals) and
 // a commit its root tree's (Commit.Stats), so a writer that rebuilds a
@@ -19,6 +21,17 @@ func (s *Stats) Add(o Stats) {
 	s.Dirs += o.Dirs
 	s.Bytes += o.Bytes
 	s.Chunks += o.Chunks
+}
+
+// AddChecked adds o to s and reports false, leaving s unspecified, if a
+// count overflows (totals that cannot be true).
+func (s *Stats) AddChecked(o Stats) bool {
+	var c1, c2, c3, c4 uint64
+	s.Files, c1 = bits.Add64(s.Files, o.Files, 0)
+	s.Dirs, c2 = bits.Add64(s.Dirs, o.Dirs, 0)
+	s.Bytes, c3 = bits.Add64(s.Bytes, o.Bytes, 0)
+	s.Chunks, c4 = bits.Add64(s.Chunks, o.Chunks, 0)
+	return c1|c2|c3|c4 == 0
 }
 
 // Stats returns what entry e adds to the totals of the directory holding
@@ -46,6 +59,17 @@ func (t *Tree) Totals() Stats {
 		s.Add(t.Entries[i].Stats())
 	}
 	return s
+}
+
+// CheckedTotals is Totals, with ok false when a count overflows.
+func (t *Tree) CheckedTotals() (s Stats, ok bool) {
+	s = Stats{Dirs: 1}
+	for i := range t.Entries {
+		if !s.AddChecked(t.Entries[i].Stats()) {
+			return s, false
+		}
+	}
+	return s, true
 }
 
 // Totals returns the totals of the directory d, computing those of its
