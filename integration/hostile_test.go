@@ -13,10 +13,15 @@ import (
 // TestBucketModesAreInert: a setuid-root program and a device node that
 // another machine put in the bucket give a local user nothing on a default
 // mount (nosuid,nodev), and work only where the administrator asked for
-// them with -o suid,dev.
+// them with -o suid,dev; on a local-directory remote and on MinIO.
 func TestBucketModesAreInert(t *testing.T) {
 	requireTool(t, "setpriv", "mknod", "id")
-	remote := t.TempDir()
+	minio := harness.StartMinIO(t)
+	t.Run("dir", func(t *testing.T) { bucketModesAreInert(t, t.TempDir(), nil) })
+	t.Run("minio", func(t *testing.T) { bucketModesAreInert(t, "s3://"+minio.Bucket+"/inert", minio.Env()) })
+}
+
+func bucketModesAreInert(t *testing.T, remote string, env []string) {
 	base, err := os.MkdirTemp("", "cloudfs-inert-")
 	if err != nil {
 		t.Fatal(err)
@@ -30,7 +35,8 @@ func TestBucketModesAreInert(t *testing.T) {
 		if err := os.Mkdir(mnt, 0o755); err != nil {
 			t.Fatal(err)
 		}
-		return harness.StartMount(t, harness.MountOptions{Remote: remote, MountPoint: mnt, Args: append([]string{"-o", "allow_other"}, args...)})
+		return harness.StartMount(t, harness.MountOptions{Remote: remote, Env: env, MountPoint: mnt,
+			Args: append([]string{"-o", "allow_other"}, args...)})
 	}
 
 	writer := mountAt("writer")
@@ -42,7 +48,7 @@ func TestBucketModesAreInert(t *testing.T) {
 		cp `+idPath+` rootid && chown 0:0 rootid && chmod 4755 rootid
 		mknod null c 1 3 && chmod 666 null
 	`)
-	if code, out := cloudfsCmd(t, nil, "sync", writer.Dir); code != 0 {
+	if code, out := cloudfsCmd(t, env, "sync", writer.Dir); code != 0 {
 		t.Fatalf("cloudfs sync: exit %d: %s", code, out)
 	}
 	writer.Unmount()

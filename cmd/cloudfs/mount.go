@@ -159,7 +159,7 @@ func mountAndServe(f mountFlags, remote, mnt string, n *notifier) error {
 		switch {
 		case errors.Is(err, chunkstore.ErrUnreachable) && statErr == nil:
 			offline = err
-		case errors.Is(err, chunkstore.ErrVolumeFormat) && statErr == nil:
+		case (errors.Is(err, chunkstore.ErrVolumeFormat) || errors.Is(err, chunkstore.ErrTooLarge)) && statErr == nil:
 			return &exitError{code: 1, msg: fmt.Sprintf("%v: not mounted; %s", err, recoverHint(ctx, nil, cacheDir))}
 		case err != nil:
 			return err

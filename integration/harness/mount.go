@@ -185,6 +185,14 @@ func (m *Mount) Remount() {
 	}
 }
 
+// PID returns the daemon's process id (0 when it is not running).
+func (m *Mount) PID() int {
+	if m.cmd == nil {
+		return 0
+	}
+	return m.cmd.Process.Pid
+}
+
 // Path joins elem onto the mount point.
 func (m *Mount) Path(elem ...string) string {
 	return filepath.Join(append([]string{m.Dir}, elem...)...)
