@@ -6,6 +6,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"io"
 	"net"
 	"os"
 	"path/filepath"
@@ -162,6 +163,11 @@ func (s *controlServer) handle(c net.Conn) {
 		if os.Geteuid() != 0 {
 			who = fmt.Sprintf("uid %d and root", os.Geteuid())
 		}
+		// Take the request line (bounded, and thrown away) first: a
+		// reply and close before the client has written would make its
+		// write fail (EPIPE) instead of showing this answer.
+		c.SetReadDeadline(time.Now().Add(2 * time.Second))
+		bufio.NewReader(io.LimitReader(c, 64<<10)).ReadBytes('\n')
 		s.reply(c, controlReply{Error: "permission denied: only " + who + " may control this mount"})
 		return
 	}
