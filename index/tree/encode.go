@@ -49,10 +49,14 @@ func isEmptyRoot(id chunkstore.ID) bool { return id.IsZero() || id == EmptyTreeI
 // Encode returns the canonical encoding of t and its ID. It first sorts
 // t.Entries and every entry's Xattrs by name, in place, when they are not
 // sorted already; then it validates every entry (Entry.Check) and rejects
-// duplicate names, and a tree whose encoding would exceed
+// duplicate names, a tree of more than MaxTreeEntries entries, and one
+// whose encoding would exceed
 // chunkstore.MaxTreeSize (a reader refuses it). Errors wrap ErrInvalid. The
 // same directory contents give the same bytes whatever the input order.
 func Encode(t *Tree) ([]byte, chunkstore.ID, error) {
+	if len(t.Entries) > MaxTreeEntries {
+		return nil, chunkstore.ID{}, fmt.Errorf("encode tree: %w: %d entries (max %d)", ErrInvalid, len(t.Entries), MaxTreeEntries)
+	}
 	t.normalize()
 	size := 3
 	for i := range t.Entries {
@@ -148,6 +152,9 @@ func Decode(data []byte) (*Tree, error) {
 	n := r.count(minEntrySize)
 	if r.err != nil {
 		return nil, fmt.Errorf("decode tree: %w", r.err)
+	}
+	if n > MaxTreeEntries {
+		return nil, fmt.Errorf("decode tree: %w: %d entries (max %d)", ErrCorrupt, n, MaxTreeEntries)
 	}
 	r.s = string(data) // one copy; names and targets are substrings of it
 	// The entries, and the backing array shared by their inline chunks,

@@ -105,3 +105,32 @@ func TestEncodeBounded(t *testing.T) {
 		t.Errorf("Decode of a chunk of MaxChunkSize+1 bytes: %v, want ErrCorrupt", err)
 	}
 }
+
+// TestMaxTreeEntries: a tree may hold MaxTreeEntries entries and no more,
+// on both sides: the encoder refuses to write what the decoder refuses.
+func TestMaxTreeEntries(t *testing.T) {
+	big := &Tree{Entries: make([]Entry, MaxTreeEntries+1)}
+	for i := range big.Entries {
+		big.Entries[i] = Entry{Name: fmt.Sprintf("f%07d", i), Type: TypeFile, Mode: 0o644}
+	}
+	if _, _, err := Encode(big); !errors.Is(err, ErrInvalid) {
+		t.Fatalf("Encode of %d entries: %v, want ErrInvalid", len(big.Entries), err)
+	}
+	// The same entries as a decoder would meet them, from a writer
+	// without the limit.
+	b := binary.AppendUvarint([]byte{byte(KindTree), formatVersion}, uint64(len(big.Entries)))
+	for i := range big.Entries {
+		b = appendEntry(b, &big.Entries[i])
+	}
+	if _, err := Decode(b); !errors.Is(err, ErrCorrupt) {
+		t.Fatalf("Decode of %d entries: %v, want ErrCorrupt", len(big.Entries), err)
+	}
+	big.Entries = big.Entries[:MaxTreeEntries]
+	data, _, err := Encode(big)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got, err := Decode(data); err != nil || len(got.Entries) != MaxTreeEntries {
+		t.Fatalf("Decode of %d entries: %v", MaxTreeEntries, err)
+	}
+}

@@ -33,6 +33,10 @@ const (
 	// MaxInlineChunks is the largest number of chunk refs stored in a tree
 	// entry. A file with more chunks stores them in a manifest object.
 	MaxInlineChunks = 64
+	// MaxTreeEntries is the most entries a tree may hold: a decoded entry
+	// costs about 240 bytes of memory, so a hostile tree of minimal
+	// entries within MaxTreeSize could otherwise cost 2 GB to decode.
+	MaxTreeEntries = 1 << 20
 	// ModeMask covers the bits of Entry.Mode: permissions, setuid, setgid
 	// and sticky.
 	ModeMask = 0o7777
