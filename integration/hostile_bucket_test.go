@@ -121,6 +121,20 @@ func headCommit(t *testing.T, r *hostileRemote) (chunkstore.ID, *tree.Commit, *t
 	return id, c, root
 }
 
+// putTree builds d into r's store and returns its tree id.
+func putTree(t *testing.T, r *hostileRemote, d *tree.Dir) chunkstore.ID {
+	id, objs, err := tree.Build(d)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, o := range objs {
+		if err := bucket.PutObject(context.Background(), r.store, o); err != nil {
+			t.Fatal(err)
+		}
+	}
+	return id
+}
+
 // getStored returns the stored bytes of key.
 func getStored(t *testing.T, r *hostileRemote, key string) []byte {
 	data, _, err := r.store.Get(context.Background(), key)
@@ -282,31 +296,14 @@ func TestHostileBucket(t *testing.T) {
 						t.Fatal(err)
 					}
 				}
-				id, objs, err := tree.Build(d)
-				if err != nil {
-					t.Fatal(err)
-				}
-				for _, o := range objs {
-					if err := bucket.PutObject(ctx, r.store, o); err != nil {
-						t.Fatal(err)
-					}
-				}
-				below = id
+				below = putTree(t, r, d)
 			}
 			top := tree.DirOf(root)
 			if err := top.Set(tree.Entry{Name: "dag", Type: tree.TypeDir, Mode: 0o755, Subtree: below,
 				Totals: tree.Stats{Dirs: 3}}); err != nil {
 				t.Fatal(err)
 			}
-			rootID, objs, err := tree.Build(top)
-			if err != nil {
-				t.Fatal(err)
-			}
-			for _, o := range objs {
-				if err := bucket.PutObject(ctx, r.store, o); err != nil {
-					t.Fatal(err)
-				}
-			}
+			rootID := putTree(t, r, top)
 			next := *c
 			next.Root, next.Parents, next.Generation = rootID, []chunkstore.ID{headID}, c.Generation+1
 			next.Stats = top.Totals()

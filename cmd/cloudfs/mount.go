@@ -47,7 +47,7 @@ func cmdMount(args []string) error {
 	fl.Usage = func() {
 		fmt.Fprintf(os.Stderr, "usage: cloudfs mount [flags] [REMOTE] MOUNTPOINT\n\n%s", fl.FlagUsages())
 	}
-	fl.StringVar(&f.cacheDir, "cache-dir", "", "index, staging and chunk cache (default $XDG_CACHE_HOME/cloudfs/<volume>)")
+	fl.StringVar(&f.cacheDir, "cache-dir", "", "index, staging and chunk cache (default $XDG_CACHE_HOME/cloudfs/<volume>, else ~/.cache/cloudfs/<volume>; root: /var/cache/cloudfs/<volume>)")
 	fl.StringVar(&f.cacheSize, "cache-size", "10G", "bound of the chunk cache (clean chunks)")
 	fl.StringArrayVarP(&f.options, "options", "o", nil, "mount options, comma-separated: allow_other, ro, nonempty, sync_close, nopassthrough, uid=N, gid=N, fsname=NAME, nodev, nosuid, noexec")
 	fl.StringVar(&f.logLevel, "log-level", "info", "debug, info, warn or error")
@@ -322,6 +322,9 @@ func mountAndServe(f mountFlags, remote, mnt string, n *notifier) error {
 		Extra:      opts.kernel,
 	})
 	if err != nil {
+		if _, still, merr := mountType(mp); merr == nil && still {
+			return deadMount(mp, log) // the connection ended as it came up
+		}
 		return userError("%v", err)
 	}
 	rtFile, err := writeRuntime(runtimeInfo{Mountpoint: mp, CacheDir: cacheDir, Socket: ctl.path, Remote: spec.url, PID: os.Getpid()})
@@ -339,14 +342,19 @@ func mountAndServe(f mountFlags, remote, mnt string, n *notifier) error {
 	go unmountOnSignal(sigs, m, log)
 	m.Wait()
 	if _, still, err := mountType(mp); err == nil && still {
-		// The kernel ended the connection (ENODEV) while the mount stays:
-		// an abort (/sys/fs/fuse/connections), or the device closed.
-		log.Error("the FUSE connection ended but the mount is still there; run fusermount3 -u to remove it",
-			zap.String("mountpoint", mp))
-		return fmt.Errorf("the FUSE connection of %s ended while it was still mounted", mp)
+		return deadMount(mp, log)
 	}
 	log.Info("unmounted", zap.String("mountpoint", mp))
 	return nil
+}
+
+// deadMount reports a mount whose FUSE connection the kernel ended
+// (ENODEV) while the mount stays: an abort (/sys/fs/fuse/connections), or
+// the device closed.
+func deadMount(mp string, log *zap.Logger) error {
+	log.Error("the FUSE connection ended but the mount is still there; run fusermount3 -u to remove it",
+		zap.String("mountpoint", mp))
+	return fmt.Errorf("the FUSE connection of %s ended while it was still mounted", mp)
 }
 
 // claimIndex ties a cache dir to one remote: a cache dir used for another
