@@ -1,6 +1,7 @@
 package integration
 
 import (
+	"context"
 	"errors"
 	"fmt"
 	"io"
@@ -18,6 +19,10 @@ import (
 	"time"
 
 	"golang.org/x/sys/unix"
+
+	"github.com/cloudfs/cloudfs/chunkstore"
+	"github.com/cloudfs/cloudfs/index/bucket"
+	"github.com/cloudfs/cloudfs/index/tree"
 
 	"github.com/cloudfs/cloudfs/integration/harness"
 )
@@ -334,10 +339,12 @@ func TestMachinesConverge(t *testing.T) {
 		for _, mt := range ms {
 			heads[cloudfsStatus(t, mt.Dir).BaseCommit] = true
 		}
+		t.Logf("sync pass %d: %d distinct heads", pass+1, len(heads))
 		if len(heads) == 1 {
 			break
 		}
 		if pass == 4 {
+			logLastCommits(t, openS3(t, m, vol.prefix), 6)
 			t.Fatalf("mounts still on %d different commits after %d sync passes", len(heads), pass+1)
 		}
 	}
@@ -400,4 +407,41 @@ func TestMachinesConverge(t *testing.T) {
 		t.Fatalf("another sync put %d bytes", after-before)
 	}
 	vol.checkReachable(t)
+}
+
+// logLastCommits logs what each of the last n commits from head changed
+// against its first parent (device, generation, and the changed entries
+// with their link ids and counts): why mounts keep committing.
+func logLastCommits(t *testing.T, s chunkstore.Store, n int) {
+	ctx := context.Background()
+	id, _, ok, err := bucket.ReadHead(ctx, s)
+	if err != nil || !ok {
+		t.Logf("head: %v", err)
+		return
+	}
+	load := bucket.NewLoader(s)
+	for range n {
+		c, err := bucket.ReadCommit(ctx, s, id)
+		if err != nil || len(c.Parents) == 0 {
+			t.Logf("commit %s: %v", id, err)
+			return
+		}
+		p, err := bucket.ReadCommit(ctx, s, c.Parents[0])
+		if err != nil {
+			t.Logf("parent %s: %v", c.Parents[0], err)
+			return
+		}
+		changes, _, err := tree.Diff(p.Root, c.Root, func(id chunkstore.ID) (*tree.Tree, error) { return load.Tree(ctx, id) })
+		t.Logf("commit %.12s gen %d by %s (%d parents): %d changes, %v", id, c.Generation, c.Device, len(c.Parents), len(changes), err)
+		for _, ch := range changes {
+			desc := func(e *tree.Entry) string {
+				if e == nil {
+					return "-"
+				}
+				return fmt.Sprintf("%s mode %o size %d link %x/%d subtree %.8s", e.Type, e.Mode, e.Size, e.LinkID, e.Nlink, e.Subtree)
+			}
+			t.Logf("  %s %s: %s -> %s", ch.Kind, ch.Path, desc(ch.Old), desc(ch.New))
+		}
+		id = c.Parents[0]
+	}
 }

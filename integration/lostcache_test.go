@@ -153,4 +153,24 @@ func TestReplacedSettingsRefuseAndRecover(t *testing.T) {
 	if !strings.Contains(out, "3 files with changes not uploaded copied to "+dest) {
 		t.Fatalf("recover's report:\n%s", out)
 	}
+
+	// With the staging files and the chunk cache gone too, what is left
+	// is copied, the rest is zeros, and the exit code says so.
+	for _, d := range []string{"staging", "chunks"} {
+		if err := os.RemoveAll(filepath.Join(m.Opts.CacheDir, d)); err != nil {
+			t.Fatal(err)
+		}
+	}
+	dest2 := filepath.Join(t.TempDir(), "out")
+	code, out = cloudfsCmd(t, nil, "recover", "--cache-dir", m.Opts.CacheDir, dest2)
+	if code != 1 || !strings.Contains(out, "/big.bin (3.0 MiB): 3.0 MiB not in this cache dir") ||
+		!strings.Contains(out, "2 files incomplete") {
+		t.Fatalf("recover without staging files and chunk cache: exit %d:\n%s", code, out)
+	}
+	if fi, err := os.Stat(filepath.Join(dest2, "big.bin")); err != nil || fi.Size() != int64(len(big)) {
+		t.Fatalf("incomplete big.bin: %v, %v", fi, err)
+	}
+	if target, err := os.Readlink(filepath.Join(dest2, "link")); err != nil || target != "big.bin" {
+		t.Fatalf("link without the caches -> %q, %v", target, err)
+	}
 }

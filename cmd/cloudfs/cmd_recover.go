@@ -24,9 +24,10 @@ import (
 // file of DIR's index with changes not yet uploaded out to DEST as plain
 // files (symlinks as symlinks; see candidates), from the staging files and the chunk
 // cache only, so it works when the remote cannot be mounted (its settings
-// were replaced or are unreadable, the bucket is gone). Bytes that were
-// uploaded and are not in the chunk cache cannot be had here: they are
-// left as zeros, each such file is named, and the exit code is 1.
+// were replaced or are unreadable, the bucket is gone). Bytes that are in
+// neither (uploaded and evicted, or lost with the cache dir's files)
+// cannot be had here: they are left as zeros, each such file is named,
+// and the exit code is 1.
 func cmdRecover(args []string) error {
 	fl := pflag.NewFlagSet("recover", pflag.ContinueOnError)
 	fl.Usage = func() {
@@ -85,7 +86,7 @@ func cmdRecover(args []string) error {
 	}
 	fmt.Printf("%s with changes not uploaded copied to %s\n", plural(r.files, "file"), fl.Arg(0))
 	if r.incomplete > 0 {
-		return &exitError{code: 1, msg: fmt.Sprintf("%s incomplete: bytes already uploaded and not in the cache are zeros in the copy",
+		return &exitError{code: 1, msg: fmt.Sprintf("%s incomplete: bytes not in this cache dir are zeros in the copy",
 			plural(r.incomplete, "file"))}
 	}
 	return nil
@@ -182,7 +183,7 @@ func (r *recoverer) run(ctx context.Context) error {
 		r.files++
 		if missing > 0 {
 			r.incomplete++
-			fmt.Fprintf(r.out, "%s (%s): %s uploaded earlier and not in the cache, zeros in the copy\n",
+			fmt.Fprintf(r.out, "%s (%s): %s not in this cache dir (staging files, chunk cache), zeros in the copy\n",
 				p, human(a.Size), human(missing))
 		} else {
 			fmt.Fprintf(r.out, "%s (%s)\n", p, human(a.Size))
@@ -227,10 +228,16 @@ func (r *recoverer) copyFile(ctx context.Context, a index.Attr, rel string) (mis
 	}
 	if staged := st.Ranges.Clip(0, a.Size); len(staged) > 0 {
 		sf, err := os.OpenFile(filepath.Join(r.staging, st.Name), os.O_RDONLY|unix.O_NOFOLLOW, 0)
-		if err != nil {
+		if errors.Is(err, os.ErrNotExist) {
+			// Gone with the rest of the cache dir's files: its bytes
+			// are missing, the other files are still worth copying.
+			missing += staged.Bytes()
+			staged = nil
+		} else if err != nil {
 			return 0, fmt.Errorf("staging file: %w", err)
+		} else {
+			defer sf.Close()
 		}
-		defer sf.Close()
 		for _, rg := range staged {
 			if _, err := io.Copy(io.NewOffsetWriter(out, rg.Off), io.NewSectionReader(sf, rg.Off, rg.Len)); err != nil {
 				return 0, fmt.Errorf("staging file: %w", err)
