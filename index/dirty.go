@@ -120,8 +120,12 @@ func (db *DB) DoneDirty(ctx context.Context, ino, seq uint64) (bool, error) {
 
 // FailDirty records a failed upload attempt of ino: its error and when to
 // try again (a zero nextTry with a permanent error leaves it failed until
-// it changes again: the far future).
-func (db *DB) FailDirty(ctx context.Context, ino uint64, cause error, nextTry time.Time) error {
+// it changes again: the far future). With seq non-zero (the Seq the caller
+// read) an entry queued again since keeps its fresh state: the change that
+// came after the attempt deserves an attempt of its own (it may be what
+// made this one fail, e.g. a truncate that emptied the staging file being
+// read). With seq zero the failure is recorded whatever the entry's seq.
+func (db *DB) FailDirty(ctx context.Context, ino, seq uint64, cause error, nextTry time.Time) error {
 	if cause == nil {
 		return fmt.Errorf("fail dirty %d: %w", ino, ErrInvalid)
 	}
@@ -130,17 +134,21 @@ func (db *DB) FailDirty(ctx context.Context, ino uint64, cause error, nextTry ti
 		next = 1 << 62
 	}
 	err := db.write(ctx, false, func(tx querier) error {
-		res, err := tx.Exec(`UPDATE dirty SET attempts = attempts + 1, last_error = ?, next_try_ns = ? WHERE ino = ?`,
-			cause.Error(), next, ino)
+		res, err := tx.Exec(`UPDATE dirty SET attempts = attempts + 1, last_error = ?, next_try_ns = ?
+			WHERE ino = ? AND (? = 0 OR seq = ?)`, cause.Error(), next, ino, seq, seq)
 		if err != nil {
 			return err
 		}
-		if n, err := res.RowsAffected(); err != nil {
+		if n, err := res.RowsAffected(); err != nil || n == 1 {
 			return err
-		} else if n == 0 {
-			return ErrNotFound
 		}
-		return nil
+		var one int
+		if err := tx.QueryRow(`SELECT 1 FROM dirty WHERE ino = ?`, ino).Scan(&one); isNoRows(err) {
+			return ErrNotFound
+		} else if err != nil {
+			return err
+		}
+		return nil // queued again since seq
 	})
 	if err != nil {
 		return fmt.Errorf("fail dirty %d: %w", ino, err)

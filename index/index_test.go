@@ -471,7 +471,7 @@ func TestDirtyQueue(t *testing.T) {
 	if _, err := db.SetAttr(ctx, f.Ino, AttrChange{Mask: SetMode, Mode: 0o600}); err != nil {
 		t.Fatal(err)
 	}
-	if err := db.FailDirty(ctx, f.Ino, errors.New("boom"), now.Add(time.Minute)); err != nil {
+	if err := db.FailDirty(ctx, f.Ino, 0, errors.New("boom"), now.Add(time.Minute)); err != nil {
 		t.Fatal(err)
 	}
 	items, _ = db.NextDirty(ctx, now, now, 10)

@@ -402,9 +402,15 @@ func (a *attempt) apply(ctx context.Context, commitID chunkstore.ID, b *built) e
 		return err
 	}
 	a.res.Done, a.res.Changed = r.Done, len(r.Changed)+len(a.busy)
+	seqs := make(map[uint64]uint64, len(a.snap.Items))
+	for _, it := range a.snap.Items {
+		seqs[it.Ino] = it.Seq
+	}
 	for ino, ferr := range a.failed {
 		u.log.Error("file cannot be uploaded", zap.Uint64("ino", ino), zap.Error(ferr))
-		if err := u.db.FailDirty(ctx, ino, ferr, time.Time{}); err != nil && !errors.Is(err, index.ErrNotFound) {
+		// An inode not among the items (a linked name's, from the walk
+		// for its other names) has no seq here: seq 0 records it anyway.
+		if err := u.db.FailDirty(ctx, ino, seqs[ino], ferr, time.Time{}); err != nil && !errors.Is(err, index.ErrNotFound) {
 			return err
 		}
 	}
@@ -455,7 +461,8 @@ func (u *Uploader) fail(ctx context.Context, a *attempt, cause error) {
 		if !permanent {
 			next = now.Add(u.backoff(it.Attempts))
 		}
-		if err := u.db.FailDirty(bg, it.Ino, cause, next); err != nil && !errors.Is(err, index.ErrNotFound) {
+		// Whatever the seq: a failing remote fails a newer change too.
+		if err := u.db.FailDirty(bg, it.Ino, 0, cause, next); err != nil && !errors.Is(err, index.ErrNotFound) {
 			u.log.Error("record upload failure", zap.Uint64("ino", it.Ino), zap.Error(err))
 		}
 	}
