@@ -168,6 +168,11 @@ func (t *pullTx) name(dir uint64, dirPath, name string, o, n *tree.Entry, taken 
 		if d.Conflict != 0 {
 			t.conflict(d.Conflict, path, "")
 		}
+		if sameLocal(l, n) && n != nil {
+			if joined, err := t.joinGroup(dir, name, l, n); joined || err != nil {
+				return false, err
+			}
+		}
 		t.keepsLink(l, o, n)
 		if sameLocal(l, n) && n != nil {
 			return false, t.alignLink(l, n)
@@ -261,6 +266,9 @@ func (t *pullTx) take(dir uint64, name string, o *tree.Entry, l *localVersion, n
 		return nil
 	}
 	if l != nil && n.Type != tree.TypeDir && l.entry.Type == n.Type && !l.unknown && tree.SameContent(&l.entry, n) {
+		if joined, err := t.joinGroup(dir, name, l, n); joined || err != nil {
+			return err
+		}
 		t.res.Changed++
 		t.keepsLink(l, o, n)
 		if err := t.alignLink(l, n); err != nil {
@@ -269,6 +277,41 @@ func (t *pullTx) take(dir uint64, name string, o *tree.Entry, l *localVersion, n
 		return t.setAttrs(l, tree.AttrsOf(n))
 	}
 	return t.replace(dir, name, l, n, false)
+}
+
+// joinGroup makes name in dir, whose local version l is an inode of its
+// own, a name of the local inode that already holds remote entry n's hard
+// link group (another name of the group, met earlier in this pull or
+// before), and reports whether it did. Without it a machine that holds the
+// names of a group as separate inodes (made separate by an earlier merge)
+// would give the group's link id to each in turn and commit them separate
+// again, and the machine that made the group would remake it: commits back
+// and forth for ever. The first name met keeps its inode (alignLink), so
+// a link made elsewhere to a file open here does not displace it.
+func (t *pullTx) joinGroup(dir uint64, name string, l *localVersion, n *tree.Entry) (bool, error) {
+	if l == nil || l.isDir() || n.LinkID == 0 || n.Nlink < 2 || l.attr.Nlink > 1 {
+		return false, nil
+	}
+	var owner uint64
+	var content []byte
+	err := t.tx.QueryRow(`SELECT l.ino, l.content FROM links l JOIN inodes i ON i.ino = l.ino
+		WHERE l.id = ? AND i.nlink > 0`, int64(n.LinkID)).Scan(&owner, &content)
+	if isNoRows(err) {
+		return false, nil
+	}
+	if err != nil {
+		return false, err
+	}
+	if owner == l.attr.Ino || string(content) != string(remoteContentKey(n)) {
+		return false, nil
+	}
+	// The group's inode counts n's names from now on (as one the pull
+	// made for the group would), so this name joins as one it counted:
+	// no count of this machine's own to commit.
+	if _, err := t.tx.Exec(`UPDATE inodes SET nlink = MAX(nlink, ?) WHERE ino = ?`, n.Nlink, owner); err != nil {
+		return false, err
+	}
+	return true, t.replace(dir, name, l, n, false)
 }
 
 // replace puts a new inode for entry e under name in dir, in place of the

@@ -351,3 +351,33 @@ func TestPullLinkCountWithLocalChange(t *testing.T) {
 		t.Fatalf("after links on both sides: nlink %d (inode %d, want %d): want 4", got.Nlink, got.Ino, x.Ino)
 	}
 }
+
+// TestPullJoinsSeparateNamesIntoAGroup: names this machine holds as
+// separate inodes, unchanged here, that the remote made one hard-link
+// group of (same content) become one inode with the group's count, and
+// nothing is queued. (Before, each name took the group's link id in turn
+// and stayed separate, so this machine committed them separate again and
+// the group's machine remade the group: two machines committing back and
+// forth for ever, found by TestMachinesConverge.)
+func TestPullJoinsSeparateNamesIntoAGroup(t *testing.T) {
+	h := newPullHarness(t)
+	h.start(pullSpec{"a": "f:A", "d/b": "f:A", "d/e/c": "f:A", "k": "f:K"})
+	k := h.lookupPath("k")
+	res := h.pull(pullSpec{"a": "f:A L9/3", "d/b": "f:A L9/3", "d/e/c": "f:A L9/3", "k": "f:K"})
+	if len(res.Conflicts) != 0 {
+		t.Fatalf("conflicts %v", res.Conflicts)
+	}
+	a, b, c := h.lookupPath("a"), h.lookupPath("d/b"), h.lookupPath("d/e/c")
+	if a.Ino != b.Ino || a.Ino != c.Ino || a.Nlink != 3 {
+		t.Fatalf("a %d/%d, d/b %d/%d, d/e/c %d/%d: want one inode with 3 links", a.Ino, a.Nlink, b.Ino, b.Nlink, c.Ino, c.Nlink)
+	}
+	if got := h.content(a); got != "A" {
+		t.Fatalf("content %q", got)
+	}
+	if got := h.queued(); len(got) != 0 {
+		t.Fatalf("queued %v after the remote grouped unchanged names", got)
+	}
+	if h.lookupPath("k").Ino != k.Ino {
+		t.Fatal("an entry the remote left alone got a new inode")
+	}
+}
