@@ -396,14 +396,14 @@ func TestMachinesConverge(t *testing.T) {
 		len(want), copies, len(log.written), len(log.killed))
 	// One more sync everywhere puts nothing.
 	head := vol.head(t)
-	before := vol.bytes(t)
+	before := vol.dataBytes(t)
 	for _, mt := range ms {
 		cloudfsSyncOK(t, m, mt.Dir)
 	}
 	if h := vol.head(t); h != head {
 		t.Fatalf("another sync moved head from %s to %s", head, h)
 	}
-	if after := vol.bytes(t); after != before {
+	if after := vol.dataBytes(t); after != before {
 		t.Fatalf("another sync put %d bytes", after-before)
 	}
 	vol.checkReachable(t)

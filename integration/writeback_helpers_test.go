@@ -63,6 +63,17 @@ func (v s3Volume) bytes(t *testing.T) int64 {
 	return n
 }
 
+// dataBytes is bytes without the device records, which a mount rewrites
+// when it acknowledges a commit it pulled (a poll's doing, at any time).
+func (v s3Volume) dataBytes(t *testing.T) int64 {
+	t.Helper()
+	dev, err := s3PrefixSize(v.m.Client(), v.m.Bucket, v.prefix+"/devices/")(context.Background())
+	if err != nil {
+		t.Fatal(err)
+	}
+	return v.bytes(t) - dev
+}
+
 // addedBy runs change on the mount at mnt, syncs it, and returns how many
 // bytes the volume gained meanwhile.
 func (v s3Volume) addedBy(t *testing.T, mnt string, change func()) int64 {
