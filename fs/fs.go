@@ -13,12 +13,13 @@ import (
 	"syscall"
 	"time"
 
-	"github.com/cloudfs/cloudfs/chunkstore"
-	"github.com/cloudfs/cloudfs/index"
 	gofs "github.com/hanwen/go-fuse/v2/fs"
 	"github.com/hanwen/go-fuse/v2/fuse"
 	"go.uber.org/zap"
 	"golang.org/x/sys/unix"
+
+	"github.com/cloudfs/cloudfs/chunkstore"
+	"github.com/cloudfs/cloudfs/index"
 )
 
 // ChunkReader is what the file system needs of the chunk cache.
@@ -251,12 +252,14 @@ const kernelReadahead = 4 << 20
 // setKernelReadahead raises the mount's read_ahead_kb (root only; a
 // failure only costs speed).
 func (f *FS) setKernelReadahead(dir string) {
-	var st unix.Stat_t
-	if err := unix.Stat(dir, &st); err != nil {
-		f.log.Debug("kernel readahead", zap.Error(err))
+	// The device number from the mount table: a stat of dir would be a
+	// request to this very mount (see mountOn).
+	m, mounted, err := mountOn(dir)
+	if err != nil || !mounted {
+		f.log.Debug("kernel readahead", zap.Bool("mounted", mounted), zap.Error(err))
 		return
 	}
-	path := fmt.Sprintf("/sys/class/bdi/%d:%d/read_ahead_kb", unix.Major(st.Dev), unix.Minor(st.Dev))
+	path := fmt.Sprintf("/sys/class/bdi/%s/read_ahead_kb", m.dev)
 	if err := os.WriteFile(path, []byte(fmt.Sprint(kernelReadahead>>10)), 0o644); err != nil {
 		f.log.Debug("kernel readahead", zap.String("path", path), zap.Error(err))
 	}

@@ -14,16 +14,31 @@ import (
 // resolved; when several mounts are stacked on dir, the last (the one on
 // top) wins.
 func MountType(dir string) (typ string, mounted bool, err error) {
+	m, mounted, err := mountOn(dir)
+	return m.typ, mounted, err
+}
+
+// mountEntry is what the mount table says of one mount.
+type mountEntry struct {
+	typ string // file system type
+	dev string // device number, "major:minor"
+}
+
+// mountOn returns the mount table's entry for the mount on dir (see
+// MountType), read without touching dir itself: the daemon must never
+// make a request to its own mount, which a kill -9 could leave
+// unanswered with the calling thread stuck in the kernel for good.
+func mountOn(dir string) (m mountEntry, mounted bool, err error) {
 	abs, err := filepath.Abs(dir)
 	if err != nil {
-		return "", false, err
+		return m, false, err
 	}
 	if r, err := filepath.EvalSymlinks(filepath.Dir(abs)); err == nil {
 		abs = filepath.Join(r, filepath.Base(abs))
 	}
 	f, err := os.Open("/proc/self/mountinfo")
 	if err != nil {
-		return "", false, fmt.Errorf("read mount table: %w", err)
+		return m, false, fmt.Errorf("read mount table: %w", err)
 	}
 	defer f.Close()
 	sc := bufio.NewScanner(f)
@@ -33,19 +48,19 @@ func MountType(dir string) (typ string, mounted bool, err error) {
 		if len(fields) < 5 || unescapeMountinfo(fields[4]) != abs {
 			continue
 		}
-		mounted, typ = true, ""
+		mounted, m = true, mountEntry{dev: fields[2]}
 		// Optional fields end with "-", then type, source, options.
 		for i := 6; i+1 < len(fields); i++ {
 			if fields[i] == "-" {
-				typ = fields[i+1]
+				m.typ = fields[i+1]
 				break
 			}
 		}
 	}
 	if err := sc.Err(); err != nil {
-		return "", false, fmt.Errorf("read mount table: %w", err)
+		return mountEntry{}, false, fmt.Errorf("read mount table: %w", err)
 	}
-	return typ, mounted, nil
+	return m, mounted, nil
 }
 
 // unescapeMountinfo undoes the kernel's octal escapes in mountinfo paths
