@@ -298,7 +298,7 @@ func TestPrivateCacheDirOtherUser(t *testing.T) {
 	os.Chmod(ownDir, 0o777)
 
 	bin := filepath.Join(openTempDir(t), "cmd.test")
-	copyExecutable(t, os.Args[0], bin)
+	copyFile(t, os.Args[0], bin, 0o755)
 	run := func(dir string) string {
 		cmd := exec.Command(bin, "-test.run", "^TestPrivateCacheDirHelper$")
 		cmd.Env = append(os.Environ(), "CLOUDFS_TEST_CACHEDIR="+dir)

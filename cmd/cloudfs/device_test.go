@@ -23,14 +23,15 @@ func openIndex(t *testing.T, path string) *index.DB {
 	return db
 }
 
-func copyFile(t *testing.T, from, to string) {
+// copyFile copies from to a new file to with mode perm.
+func copyFile(t *testing.T, from, to string, perm os.FileMode) {
 	t.Helper()
 	in, err := os.Open(from)
 	if err != nil {
 		t.Fatal(err)
 	}
 	defer in.Close()
-	out, err := os.Create(to)
+	out, err := os.OpenFile(to, os.O_CREATE|os.O_WRONLY|os.O_EXCL, perm)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -68,7 +69,7 @@ func TestClaimDevice(t *testing.T) {
 		t.Fatal(err)
 	}
 	copied := filepath.Join(t.TempDir(), "index.db")
-	copyFile(t, orig, copied)
+	copyFile(t, orig, copied, 0o600)
 
 	db = openIndex(t, orig)
 	defer db.Close()

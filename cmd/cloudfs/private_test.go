@@ -5,7 +5,6 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
-	"io"
 	"net"
 	"os"
 	"os/exec"
@@ -161,7 +160,7 @@ func TestControlRefusesOtherUsers(t *testing.T) {
 
 	// The test binary, where another user can run it.
 	bin := filepath.Join(openTempDir(t), "cmd.test")
-	copyExecutable(t, os.Args[0], bin)
+	copyFile(t, os.Args[0], bin, 0o755)
 	cmd := exec.Command(bin, "-test.run", "^TestControlDialHelper$")
 	cmd.Env = append(os.Environ(), "CLOUDFS_TEST_DIAL="+s.path)
 	cmd.SysProcAttr = &syscall.SysProcAttr{Credential: &syscall.Credential{Uid: otherUID, Gid: otherUID}}
@@ -203,25 +202,6 @@ func dialControl(t *testing.T, path string) controlReply {
 		t.Fatal(err)
 	}
 	return rep
-}
-
-func copyExecutable(t *testing.T, from, to string) {
-	t.Helper()
-	in, err := os.Open(from)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer in.Close()
-	out, err := os.OpenFile(to, os.O_CREATE|os.O_WRONLY|os.O_EXCL, 0o755)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if _, err := io.Copy(out, in); err != nil {
-		t.Fatal(err)
-	}
-	if err := out.Close(); err != nil {
-		t.Fatal(err)
-	}
 }
 
 // openTempDir is a t.TempDir another user can enter.
