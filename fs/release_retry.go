@@ -49,30 +49,29 @@ func (f *FS) parkLocked(fd *fileData) {
 func (f *FS) retryReleases(delay time.Duration) {
 	for {
 		time.Sleep(delay)
-		if f.retryParked(context.Background()) == 0 {
-			f.mu.Lock()
-			if len(f.retry.parked) == 0 {
-				f.retry.running = false
-				f.mu.Unlock()
-				return
-			}
-			f.mu.Unlock()
+		f.mu.Lock()
+		left := f.retryParkedLocked(context.Background())
+		if left == 0 {
+			f.retry.running = false
+		}
+		f.mu.Unlock()
+		if left == 0 {
+			return
 		}
 		delay = min(2*delay, releaseRetryMax)
 	}
 }
 
-// retryParked makes one attempt at each parked release and returns how
-// many are still parked.
-func (f *FS) retryParked(ctx context.Context) int {
-	f.mu.Lock()
-	defer f.mu.Unlock()
-	for ino, fd := range f.retry.parked {
-		delete(f.retry.parked, ino)
+// retryParkedLocked makes one attempt at each parked release and returns
+// how many are parked again. f.mu is held.
+func (f *FS) retryParkedLocked(ctx context.Context) int {
+	parked := f.retry.parked
+	f.retry.parked = nil // a failed attempt parks its file data anew
+	for ino, fd := range parked {
 		if f.files[ino] != fd || fd.refs > 0 || fd.ptHandles > 0 {
 			continue // open again: its own last release commits
 		}
-		f.finalReleaseLocked(ctx, fd) // parks it again if it fails
+		f.finalReleaseLocked(ctx, fd)
 		if hook := f.faults.retried; hook != nil {
 			_, still := f.retry.parked[ino]
 			hook(ino, still)
@@ -84,11 +83,9 @@ func (f *FS) retryParked(ctx context.Context) int {
 // flushParked is Close's last attempt at the parked releases; what still
 // fails is logged.
 func (f *FS) flushParked() {
-	if f.retryParked(context.Background()) == 0 {
-		return
-	}
 	f.mu.Lock()
 	defer f.mu.Unlock()
+	f.retryParkedLocked(context.Background())
 	for ino := range f.retry.parked {
 		f.log.Error("unmounted with an uncommitted write of a mapping: the file keeps its last committed content",
 			zap.Uint64("ino", ino))

@@ -109,7 +109,10 @@ func TestReopenTakesOverParkedRelease(t *testing.T) {
 	if n := stagedBytes(t, f, ino); n != 2 {
 		t.Fatalf("the reopen's release recorded %d staged bytes, want 2", n)
 	}
-	if left := f.retryParked(ctx); left != 0 {
+	f.mu.Lock()
+	left := f.retryParkedLocked(ctx)
+	f.mu.Unlock()
+	if left != 0 {
 		t.Fatalf("%d releases still parked", left)
 	}
 	select {
