@@ -43,15 +43,21 @@ func (r *Report) Counts() map[Status]int {
 }
 
 // Summary is one line: "7 pass, 2 FAIL, 3 n/a (not implemented), 1 broken,
-// 4 reported without a goal".
+// 4 reported without a goal", and ", 5 skipped" when rows were skipped.
 func (r *Report) Summary() string {
 	c := r.Counts()
-	return fmt.Sprintf("%d pass, %d FAIL, %d n/a (not implemented), %d broken, %d reported without a goal",
+	s := fmt.Sprintf("%d pass, %d FAIL, %d n/a (not implemented), %d broken, %d reported without a goal",
 		c[Pass], c[Fail], c[NotImplemented], c[Failed], c[Info])
+	if c[Skipped] > 0 {
+		s += fmt.Sprintf(", %d skipped", c[Skipped])
+	}
+	return s
 }
 
 // Table renders the rows as one markdown table: figure, cloudfs value,
-// baselines, ratio to each baseline, goal, result.
+// baselines, ratio to each baseline, goal, result. The ratio is Value /
+// Baseline, except in a row with a speed goal, where it is the ratio of
+// speeds ("speed 0.71× loopback").
 func (r *Report) Table() string {
 	var b strings.Builder
 	b.WriteString("| Figure | cloudfs | Baseline(s) | Ratio | Goal | Result |\n")
@@ -64,7 +70,11 @@ func (r *Report) Table() string {
 		var bases, ratios []string
 		for _, base := range row.Baselines {
 			bases = append(bases, fmt.Sprintf("%s %s", base.Name, row.Unit.Format(base.Value)))
-			if ratio, ok := row.Ratio(base.Name); ok {
+			if row.Goal.Speed {
+				if ratio, ok := row.SpeedRatio(base.Name); ok {
+					ratios = append(ratios, fmt.Sprintf("speed %.2f× %s", ratio, base.Name))
+				}
+			} else if ratio, ok := row.Ratio(base.Name); ok {
 				ratios = append(ratios, fmt.Sprintf("%.2f× %s", ratio, base.Name))
 			}
 		}
@@ -84,6 +94,8 @@ func (row *Row) result() string {
 		return "**FAIL**"
 	case NotImplemented:
 		return "n/a (not implemented: " + row.Note + ")"
+	case Skipped:
+		return "n/a (" + row.Note + ")"
 	case Failed:
 		reason := row.Note
 		if row.Measured {

@@ -6,10 +6,13 @@
 // Terms: a Row is one figure. Its Value is what cloudfs did; a Baseline is
 // the same workload on something else, measured in the same run, and the
 // ratio is Value / Baseline. A Goal is either absolute (at least 450 MiB/s,
-// at most 3 ms) or relative to a named baseline (at least 80% of loopback).
-// A row whose cloudfs feature does not exist yet is NotImplemented, and one
-// whose measurement broke is Failed with the reason; neither carries a
-// number, so nothing in the table is assumed.
+// at most 3 ms) or relative to a named baseline (at least 80% of loopback,
+// at most 110% of a raw GET's latency); a speed goal on a row measured in
+// time compares speeds instead (Baseline / Value: at least 60% of
+// loopback's speed is at most loopback's time / 0.6). A row whose cloudfs
+// feature does not exist yet is NotImplemented, one whose measurement broke
+// is Failed with the reason, and one the run was told not to measure is
+// Skipped; none carries a number, so nothing in the table is assumed.
 package benchreport
 
 import (
@@ -125,21 +128,32 @@ const (
 )
 
 // Goal is the target a row must meet. With Of empty Target is in the row's
-// unit; otherwise Target is a ratio to the baseline named Of.
+// unit; otherwise Target is a ratio to the baseline named Of: Value /
+// Baseline, or with Speed the ratio of speeds, which for a row measured in
+// time (Seconds, Millis: lower is better) is Baseline / Value.
 type Goal struct {
 	Op     Op
 	Target float64
 	Of     string
+	Speed  bool
 }
 
-// Min, Max and Under are absolute goals; MinRatio is relative to a baseline.
+// Min, Max and Under are absolute goals; MinRatio and MaxRatio are relative
+// to a baseline (Value / Baseline at least or at most r); MinSpeedRatio is
+// a speed at least r times the baseline's, for a row whose unit is a time
+// (its value at most the baseline's / r).
 func Min(v float64) Goal                 { return Goal{Op: AtLeast, Target: v} }
 func Max(v float64) Goal                 { return Goal{Op: AtMost, Target: v} }
 func Under(v float64) Goal               { return Goal{Op: Below, Target: v} }
 func MinRatio(r float64, of string) Goal { return Goal{Op: AtLeast, Target: r, Of: of} }
+func MaxRatio(r float64, of string) Goal { return Goal{Op: AtMost, Target: r, Of: of} }
+func MinSpeedRatio(r float64, of string) Goal {
+	return Goal{Op: AtLeast, Target: r, Of: of, Speed: true}
+}
 
 // Text renders the goal for a row in unit u: "≥ 450 MiB/s", "≥ 80% of
-// loopback", "≤ 3.00 ms", "< 1.00 s"; "—" for none.
+// loopback", "≤ 3.00 ms", "< 1.00 s", "speed ≥ 60% of loopback's"; "—"
+// for none.
 func (g Goal) Text(u Unit) string {
 	var op string
 	switch g.Op {
@@ -151,6 +165,9 @@ func (g Goal) Text(u Unit) string {
 		op = "≤"
 	case Below:
 		op = "<"
+	}
+	if g.Speed {
+		return fmt.Sprintf("speed %s %s%% of %s's", op, trimNumber(g.Target*100), g.Of)
 	}
 	if g.Of != "" {
 		return fmt.Sprintf("%s %s%% of %s", op, trimNumber(g.Target*100), g.Of)
@@ -180,6 +197,7 @@ const (
 	Fail                         // measured and the goal is missed
 	NotImplemented               // the cloudfs feature the row needs does not exist yet
 	Failed                       // the measurement itself broke (Note says why)
+	Skipped                      // not measured on purpose in this run (Note says why)
 )
 
 // Baseline is the same workload measured on something other than cloudfs.
@@ -212,6 +230,12 @@ type Row struct {
 // NA marks r as not measurable because a cloudfs feature is missing.
 func (r *Row) NA(reason string) {
 	r.Measured, r.Status, r.Note = false, NotImplemented, reason
+}
+
+// Skip marks r as not measured in this run on purpose (e.g. its phase was
+// left out): neither a failure nor a missing feature.
+func (r *Row) Skip(reason string) {
+	r.Measured, r.Status, r.Note = false, Skipped, reason
 }
 
 // Broken marks r as a measurement that failed with err.
@@ -260,6 +284,20 @@ func (r *Row) Ratio(name string) (ratio float64, ok bool) {
 	return r.Value / b, true
 }
 
+// SpeedRatio returns cloudfs's speed over the speed of the baseline named
+// name: Value / Baseline for a unit where higher is better, Baseline /
+// Value for a time; ok is false when either is missing or zero.
+func (r *Row) SpeedRatio(name string) (ratio float64, ok bool) {
+	if r.Unit.HigherIsBetter() {
+		return r.Ratio(name)
+	}
+	b, found := r.Baseline(name)
+	if !r.Measured || !found || b == 0 || r.Value == 0 {
+		return 0, false
+	}
+	return b / r.Value, true
+}
+
 // Evaluate sets Status from Value, the baselines and the goal. A relative
 // goal whose baseline is missing is Failed: the run did not measure what
 // the goal needs.
@@ -275,6 +313,9 @@ func (r *Row) Evaluate() {
 	v := r.Value
 	if r.Goal.Of != "" {
 		ratio, ok := r.Ratio(r.Goal.Of)
+		if r.Goal.Speed {
+			ratio, ok = r.SpeedRatio(r.Goal.Of)
+		}
 		if !ok {
 			r.Status = Failed
 			r.goalNote = fmt.Sprintf("baseline %q was not measured", r.Goal.Of)

@@ -50,6 +50,8 @@ func TestGoalText(t *testing.T) {
 		{Max(2 << 20), Bytes, "≤ 2.00 MiB"},
 		{MinRatio(0.8, "loopback"), MiBPerSec, "≥ 80.0% of loopback"},
 		{MinRatio(0.5, "local disk"), MiBPerSec, "≥ 50.0% of local disk"},
+		{MaxRatio(1.1, "raw S3 4 KiB GET"), Millis, "≤ 110% of raw S3 4 KiB GET"},
+		{MinSpeedRatio(0.6, "loopback"), Seconds, "speed ≥ 60.0% of loopback's"},
 	} {
 		if got := tc.g.Text(tc.u); got != tc.want {
 			t.Errorf("%+v.Text = %q, want %q", tc.g, got, tc.want)
@@ -87,6 +89,86 @@ func TestEvaluate(t *testing.T) {
 				t.Fatalf("status %v, want %v (row %+v)", r.Status, tc.want, r)
 			}
 		})
+	}
+}
+
+// TestTimeGoals checks the goals of rows measured in time: MaxRatio on
+// Value / Baseline, MinSpeedRatio on the speeds (Baseline / Value), and
+// that the table's ratio of a speed-goal row is the speed ratio.
+func TestTimeGoals(t *testing.T) {
+	for _, tc := range []struct {
+		name  string
+		goal  Goal
+		value float64
+		bases []Baseline
+		want  Status
+	}{
+		{"max ratio met", MaxRatio(1.1, "raw"), 2.2, []Baseline{{"raw", 2}}, Pass},
+		{"max ratio missed", MaxRatio(1.1, "raw"), 2.3, []Baseline{{"raw", 2}}, Fail},
+		{"max ratio without its baseline", MaxRatio(1.1, "raw"), 1, nil, Failed},
+		// Loopback took 6 s: 10 s is 0.6× its speed, 10.1 s less.
+		{"speed met", MinSpeedRatio(0.6, "loopback"), 10, []Baseline{{"local disk", 1}, {"loopback", 6}}, Pass},
+		{"speed missed", MinSpeedRatio(0.6, "loopback"), 10.1, []Baseline{{"loopback", 6}}, Fail},
+		{"faster than the baseline", MinSpeedRatio(0.6, "loopback"), 3, []Baseline{{"loopback", 6}}, Pass},
+		{"speed without its baseline", MinSpeedRatio(0.6, "loopback"), 3, []Baseline{{"local disk", 6}}, Failed},
+		{"speed over a zero time", MinSpeedRatio(0.6, "loopback"), 0, []Baseline{{"loopback", 6}}, Failed},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			r := &Row{Figure: "x", Unit: Seconds, Goal: tc.goal}
+			for _, b := range tc.bases {
+				r.AddBaseline(b.Name, b.Value)
+			}
+			r.Set(tc.value)
+			if r.Status != tc.want {
+				t.Fatalf("status %v, want %v (row %+v)", r.Status, tc.want, r)
+			}
+		})
+	}
+	rep := &Report{}
+	sp := rep.Add("tar -xf", Seconds, MinSpeedRatio(0.6, "loopback"))
+	sp.AddBaseline("local disk", 2)
+	sp.AddBaseline("loopback", 5)
+	sp.Set(10)
+	lat := rep.Add("p50", Millis, MaxRatio(1.1, "raw GET"))
+	lat.AddBaseline("raw GET", 2)
+	lat.Set(2.5)
+	table := rep.Table()
+	for _, want := range []string{
+		"| tar -xf | 10.00 s | local disk 2.00 s; loopback 5.00 s | speed 0.20× local disk; speed 0.50× loopback | speed ≥ 60.0% of loopback's | **FAIL** |",
+		"| p50 | 2.50 ms | raw GET 2.00 ms | 1.25× raw GET | ≤ 110% of raw GET | **FAIL** |",
+	} {
+		if !strings.Contains(table, want) {
+			t.Errorf("table lacks %q:\n%s", want, table)
+		}
+	}
+	if v, ok := sp.SpeedRatio("loopback"); !ok || v != 0.5 {
+		t.Errorf("SpeedRatio = %v, %v; want 0.5", v, ok)
+	}
+	if v, ok := lat.Ratio("raw GET"); !ok || v != 1.25 {
+		t.Errorf("Ratio = %v, %v; want 1.25", v, ok)
+	}
+}
+
+// TestSkipped checks that a skipped row is neither pending nor a failure,
+// says why, and is counted apart in the summary.
+func TestSkipped(t *testing.T) {
+	rep := sample()
+	r := rep.Add("programs", Seconds, MinSpeedRatio(0.6, "loopback"))
+	r.Skip("skipped by CLOUDFS_BENCH_ONLY")
+	if r.Pending() || r.Status != Skipped {
+		t.Fatalf("skipped row: pending %v, status %v", r.Pending(), r.Status)
+	}
+	md := rep.Markdown()
+	for _, want := range []string{
+		"| programs | n/a | — | — | speed ≥ 60.0% of loopback's | n/a (skipped by CLOUDFS_BENCH_ONLY) |",
+		"Summary: 1 pass, 0 FAIL, 1 n/a (not implemented), 2 broken, 1 reported without a goal, 1 skipped.",
+	} {
+		if !strings.Contains(md, want) {
+			t.Errorf("markdown lacks %q:\n%s", want, md)
+		}
+	}
+	if n := rep.Counts()[Failed]; n != 2 {
+		t.Errorf("%d broken rows, want 2 (the skipped one is not)", n)
 	}
 }
 
