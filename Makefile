@@ -70,6 +70,8 @@ test-integration: deps build-race
 # end-to-end report (integration BenchmarkReport, once): cloudfs beside
 # local disk, go-fuse loopback and raw S3, as one table printed and kept
 # under bench/results/ with the Go benchmark output appended.
+# CLOUDFS_BENCH_ONLY=cold-read,programs runs only those phases of the report
+# (names: benchPhases in integration/bench_test.go); the others show as skipped.
 bench: deps build
 	@mkdir -p bench/results
 	set -o pipefail; $(GO) test -run '^$$' -bench . -benchtime $(GOBENCHTIME) -cpu 1 -timeout 10m \

@@ -9,6 +9,7 @@ import (
 	"os/exec"
 	"path/filepath"
 	"runtime"
+	"slices"
 	"strconv"
 	"strings"
 	"testing"
@@ -44,6 +45,41 @@ type benchConfig struct {
 	dir         string        // CLOUDFS_BENCH_DIR, where the data goes (default $TMPDIR)
 	results     string        // CLOUDFS_BENCH_RESULTS, where the report goes (default bench/results)
 	goOutput    string        // CLOUDFS_BENCH_GO_OUTPUT, hot-function benchmark output to append
+	only        []string      // CLOUDFS_BENCH_ONLY, the phases to run (comma-separated names of benchPhases); nil: all
+}
+
+// benchPhases are the phases of BenchmarkReport in run order, by the names
+// CLOUDFS_BENCH_ONLY takes.
+var benchPhases = []string{
+	"chunk-hash", "write", "warm-read", "bytes-added", "small-files", "tree", "workload-rss",
+	"cold-read", "cold-random", "remote-tree", "two-machines", "programs", "latency",
+}
+
+// skippedNote is the Result of a row whose phase CLOUDFS_BENCH_ONLY left out.
+const skippedNote = "skipped by CLOUDFS_BENCH_ONLY"
+
+// runs reports whether the phase named name is to run.
+func (c benchConfig) runs(name string) bool {
+	return c.only == nil || slices.Contains(c.only, name)
+}
+
+// parsePhases parses CLOUDFS_BENCH_ONLY: phase names separated by commas
+// (spaces around them ignored); "" is nil, every phase.
+func parsePhases(s string) ([]string, error) {
+	var names []string
+	for _, f := range strings.Split(s, ",") {
+		f = strings.TrimSpace(f)
+		if f == "" {
+			continue
+		}
+		if !slices.Contains(benchPhases, f) {
+			return nil, fmt.Errorf("unknown phase %q (phases: %s)", f, strings.Join(benchPhases, ","))
+		}
+		if !slices.Contains(names, f) {
+			names = append(names, f)
+		}
+	}
+	return names, nil
 }
 
 func loadBenchConfig(b *testing.B) benchConfig {
@@ -71,6 +107,11 @@ func loadBenchConfig(b *testing.B) benchConfig {
 	if c.results == "" {
 		c.results = filepath.Join(harness.RepoRoot(), "bench", "results")
 	}
+	only, err := parsePhases(os.Getenv("CLOUDFS_BENCH_ONLY"))
+	if err != nil {
+		b.Fatalf("CLOUDFS_BENCH_ONLY: %v", err)
+	}
+	c.only = only
 	return c
 }
 
@@ -109,6 +150,7 @@ type benchRun struct {
 	mount               *harness.Mount
 	src, content        []byte // the large file as written, and as mnt/big holds it now
 	committed           bool   // mnt/big is in the remote's head
+	bigPlaced           bool   // placeBig put the large file in place (the write phase was skipped)
 	dropCachesAvailable error
 }
 
@@ -138,7 +180,9 @@ func record(row *benchreport.Row, t fsTarget, v float64) {
 // concurrency), with the goals of the issues, as one markdown table printed
 // to stdout and kept under bench/results/. Run it with -benchtime 1x: one
 // invocation is one report (b.N is not used). Sizes scale with the
-// CLOUDFS_BENCH_* variables (see benchConfig). It needs root (to drop the
+// CLOUDFS_BENCH_* variables (see benchConfig); CLOUDFS_BENCH_ONLY runs only
+// the phases it names (benchPhases), the others' rows marked skipped. It
+// needs root (to drop the
 // page cache), FUSE and MinIO. A figure whose cloudfs feature does not
 // exist yet is marked n/a instead of failing the run; a measurement that
 // breaks fails the benchmark after the report is written.
@@ -147,19 +191,40 @@ func BenchmarkReport(b *testing.B) {
 	r.newReport()
 	b.Cleanup(r.finish) // registered first, so it runs after every other cleanup
 
-	r.phase("chunk+hash", r.chunkHash, r.row.chunkHash)
+	r.phase("chunk-hash", r.chunkHash, r.row.chunkHash)
 	r.setup()
-	r.phase("sequential write", r.sequentialWrite, r.row.seqWrite, r.row.commit)
-	r.phase("warm re-read", r.warmRead, r.row.warmRead)
-	r.phase("bytes added to the remote", r.bytesAdded, r.row.editBytes, r.row.resaveBytes, r.row.cpBytes)
-	r.phase("small files", r.smallFiles, r.row.smallFiles)
+	r.phase("write", r.sequentialWrite, r.row.seqWrite, r.row.commit)
+	if !r.cfg.runs("write") {
+		// The phases that read the large file find it where the write
+		// phase leaves it, written and committed (untimed here).
+		var readers []*benchreport.Row
+		for _, p := range []struct {
+			name string
+			rows []*benchreport.Row
+		}{
+			{"warm-read", []*benchreport.Row{r.row.warmRead}},
+			{"bytes-added", []*benchreport.Row{r.row.editBytes, r.row.resaveBytes, r.row.cpBytes}},
+			{"cold-read", []*benchreport.Row{r.row.coldRead}},
+			{"cold-random", []*benchreport.Row{r.row.randP50, r.row.randP99}},
+		} {
+			if r.cfg.runs(p.name) {
+				readers = append(readers, p.rows...)
+			}
+		}
+		if len(readers) > 0 {
+			r.step("place the large file (untimed: the write phase is skipped)", r.placeBig, readers...)
+		}
+	}
+	r.phase("warm-read", r.warmRead, r.row.warmRead)
+	r.phase("bytes-added", r.bytesAdded, r.row.editBytes, r.row.resaveBytes, r.row.cpBytes)
+	r.phase("small-files", r.smallFiles, r.row.smallFiles)
 	r.phase("tree", r.tree, r.row.treeCreate, r.row.lsR, r.row.stat, r.row.rmRF)
-	r.phase("workload RSS", r.workRSS, r.row.rssWork)
+	r.phase("workload-rss", r.workRSS, r.row.rssWork)
 	r.mount.Unmount()
-	r.phase("cold sequential read", r.coldRead, r.row.coldRead)
-	r.phase("cold random reads", r.coldRandom, r.row.randP50, r.row.randP99)
-	r.phase("remote tree", r.remoteTree, r.row.firstLs, r.row.walk, r.row.rssTree)
-	r.phase("two machines", r.propagation, r.row.propP50, r.row.propP95, r.row.idlePoll)
+	r.phase("cold-read", r.coldRead, r.row.coldRead)
+	r.phase("cold-random", r.coldRandom, r.row.randP50, r.row.randP99)
+	r.phase("remote-tree", r.remoteTree, r.row.firstLs, r.row.walk, r.row.rssTree)
+	r.phase("two-machines", r.propagation, r.row.propP50, r.row.propP95, r.row.idlePoll)
 }
 
 func (r *benchRun) newReport() {
@@ -203,6 +268,10 @@ func (r *benchRun) newReport() {
 	r.rep.Setup = append(r.rep.Setup, fmt.Sprintf("sizes: large file %d MiB, %d small files, tree of %d entries, remote tree of %d files"+
 		" (CLOUDFS_BENCH_FILE_MB, _SMALL_FILES, _TREE_ENTRIES, _REMOTE_FILES)",
 		mib, r.cfg.smallFiles, r.cfg.treeEntries, r.cfg.remoteFiles))
+	if r.cfg.only != nil {
+		r.rep.Setup = append(r.rep.Setup, fmt.Sprintf("phases: only %s (CLOUDFS_BENCH_ONLY; the other phases' rows are marked skipped)",
+			strings.Join(r.cfg.only, ", ")))
+	}
 }
 
 // methods says how each figure is measured, below the table.
@@ -252,9 +321,25 @@ func (r *benchRun) methods() {
 // benchmark makes: one per 2 MiB, between 16 and 256.
 func randomReads(size int64) int { return int(min(256, max(16, size/(2<<20)))) }
 
-// phase runs one step of the run. If it fails, the rows it was to fill
-// and has not are marked broken with its error; the run goes on.
+// phase runs the phase named name (one of benchPhases) with step, or when
+// CLOUDFS_BENCH_ONLY leaves it out marks its rows skipped.
 func (r *benchRun) phase(name string, fn func(context.Context) error, rows ...*benchreport.Row) {
+	if !slices.Contains(benchPhases, name) {
+		panic("phase " + name + " is not in benchPhases")
+	}
+	if !r.cfg.runs(name) {
+		for _, row := range rows {
+			row.Skip(skippedNote)
+		}
+		progress("%s: %s", name, skippedNote)
+		return
+	}
+	r.step(name, fn, rows...)
+}
+
+// step runs one step of the run. If it fails, the rows it was to fill
+// and has not are marked broken with its error; the run goes on.
+func (r *benchRun) step(name string, fn func(context.Context) error, rows ...*benchreport.Row) {
 	start := time.Now()
 	err := fn(r.b.Context())
 	progress("%s: %s (%v)", name, errOr(err, "done"), time.Since(start).Round(time.Millisecond))
@@ -525,6 +610,33 @@ func (r *benchRun) sequentialWrite(ctx context.Context) error {
 	return nil
 }
 
+// placeBig writes the large file into each file system, commits it and
+// puts the raw S3 baselines' copy, as the write phase does but untimed, for
+// the phases that read it when CLOUDFS_BENCH_ONLY skips that phase.
+func (r *benchRun) placeBig(ctx context.Context) error {
+	r.bigPlaced = true
+	if _, err := rawPut(ctx, r.s3, r.rawBucket, "big", r.src); err != nil {
+		return err
+	}
+	for _, t := range r.targets() {
+		dst := filepath.Join(t.dir, "big")
+		if _, err := timed(ctx, nil, nil, "cp", r.srcPath, dst); err != nil {
+			return err
+		}
+		if _, err := timed(ctx, nil, nil, "sync", dst); err != nil {
+			return err
+		}
+	}
+	if !r.hasSync {
+		return nil
+	}
+	if _, err := r.cloudfsSync(ctx, r.mnt); err != nil {
+		return err
+	}
+	r.committed = true
+	return nil
+}
+
 // warmReadPasses is how many times warmRead reads each file: one pass from
 // the page cache takes about 40 ms, so a single one mostly measures what
 // else the machine did in those milliseconds.
@@ -726,6 +838,18 @@ func (r *benchRun) workRSS(context.Context) error {
 		return err
 	}
 	r.row.rssWork.Set(float64(rss))
+	var skipped []string
+	for _, p := range []string{"write", "warm-read", "bytes-added", "small-files", "tree"} {
+		if !r.cfg.runs(p) {
+			skipped = append(skipped, p)
+		}
+	}
+	if len(skipped) > 0 {
+		r.row.rssWork.Note = "with the phases " + strings.Join(skipped, ", ") + " skipped by CLOUDFS_BENCH_ONLY"
+		if r.bigPlaced {
+			r.row.rssWork.Note += " (the large file written and committed untimed)"
+		}
+	}
 	return nil
 }
 
@@ -956,4 +1080,23 @@ func kernel() string {
 		return "unknown kernel"
 	}
 	return "Linux " + strings.TrimSpace(string(out))
+}
+
+// TestParsePhases checks CLOUDFS_BENCH_ONLY's parsing: empty is every
+// phase, names are trimmed and deduplicated, an unknown name is refused.
+func TestParsePhases(t *testing.T) {
+	if got, err := parsePhases(""); got != nil || err != nil {
+		t.Errorf(`parsePhases("") = %q, %v; want nil`, got, err)
+	}
+	got, err := parsePhases(" cold-read,programs,,cold-read ")
+	if err != nil || strings.Join(got, ",") != "cold-read,programs" {
+		t.Errorf("parsePhases = %q, %v; want [cold-read programs]", got, err)
+	}
+	if _, err := parsePhases("cold-read,cold read"); err == nil || !strings.Contains(err.Error(), "latency") {
+		t.Errorf("an unknown phase gave %v, want an error naming the phases", err)
+	}
+	c := benchConfig{only: got}
+	if !c.runs("programs") || c.runs("write") || !(benchConfig{}).runs("write") {
+		t.Errorf("runs disagrees with only = %q", got)
+	}
 }
