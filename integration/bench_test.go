@@ -45,6 +45,8 @@ type benchConfig struct {
 	dir         string        // CLOUDFS_BENCH_DIR, where the data goes (default $TMPDIR)
 	results     string        // CLOUDFS_BENCH_RESULTS, where the report goes (default bench/results)
 	goOutput    string        // CLOUDFS_BENCH_GO_OUTPUT, hot-function benchmark output to append
+	tarSrc      string        // CLOUDFS_BENCH_TAR_SRC, the directory under GOROOT/src the tar figures copy ("": all of it)
+	gitSrc      string        // CLOUDFS_BENCH_GIT_SRC, the directory under GOROOT/src the cloned repository is made of (default cmd)
 	only        []string      // CLOUDFS_BENCH_ONLY, the phases to run (comma-separated names of benchPhases); nil: all
 }
 
@@ -103,6 +105,16 @@ func loadBenchConfig(b *testing.B) benchConfig {
 		dir:         os.Getenv("CLOUDFS_BENCH_DIR"),
 		results:     os.Getenv("CLOUDFS_BENCH_RESULTS"),
 		goOutput:    os.Getenv("CLOUDFS_BENCH_GO_OUTPUT"),
+		tarSrc:      os.Getenv("CLOUDFS_BENCH_TAR_SRC"),
+		gitSrc:      os.Getenv("CLOUDFS_BENCH_GIT_SRC"),
+	}
+	if c.gitSrc == "" {
+		c.gitSrc = "cmd"
+	}
+	for name, dir := range map[string]string{"CLOUDFS_BENCH_TAR_SRC": c.tarSrc, "CLOUDFS_BENCH_GIT_SRC": c.gitSrc} {
+		if dir != "" && !filepath.IsLocal(dir) {
+			b.Fatalf("%s=%q: want a directory under GOROOT/src, e.g. net", name, dir)
+		}
 	}
 	if c.results == "" {
 		c.results = filepath.Join(harness.RepoRoot(), "bench", "results")
@@ -122,6 +134,7 @@ type benchRows struct {
 	editBytes, resaveBytes, cpBytes                                   *benchreport.Row
 	firstLs, walk, rssTree, rssWork                                   *benchreport.Row
 	propP50, propP95, idlePoll                                        *benchreport.Row
+	prog                                                              programRows
 }
 
 // benchRun is one run of BenchmarkReport: its configuration, what it
@@ -144,6 +157,7 @@ type benchRun struct {
 	env         []string         // environment of every cloudfs process
 	hasSync     bool             // the binary has `cloudfs sync`
 	loopbackBin string           // go-fuse's loopback binary
+	gosrc       *goSource        // Go's source tree, for the programs and latency phases
 
 	srcPath             string // the large file on local disk
 	local, lbDir, mnt   string // the three file systems under test: local disk, loopback, cloudfs
@@ -225,6 +239,7 @@ func BenchmarkReport(b *testing.B) {
 	r.phase("cold-random", r.coldRandom, r.row.randP50, r.row.randP99)
 	r.phase("remote-tree", r.remoteTree, r.row.firstLs, r.row.walk, r.row.rssTree)
 	r.phase("two-machines", r.propagation, r.row.propP50, r.row.propP95, r.row.idlePoll)
+	r.phase("programs", r.programs, r.row.prog.all()...)
 }
 
 func (r *benchRun) newReport() {
@@ -234,6 +249,7 @@ func (r *benchRun) newReport() {
 	}
 	r.rep = &benchreport.Report{Title: "cloudfs benchmark (make bench)", Time: time.Now(), Host: host}
 	mib := r.cfg.fileSize >> 20
+	r.gosrc = loadGoSource(r.b, r.cfg)
 	add := r.rep.Add
 	r.row = benchRows{
 		chunkHash: add("chunk+hash, one core (64 MiB)", benchreport.MiBPerSec, benchreport.Min(450)),
@@ -265,9 +281,11 @@ func (r *benchRun) newReport() {
 		idlePoll: add("store requests per poll of a mount with nothing new", benchreport.Requests, benchreport.Max(1)),
 	}
 	r.methods()
+	r.addProgramRows()
 	r.rep.Setup = append(r.rep.Setup, fmt.Sprintf("sizes: large file %d MiB, %d small files, tree of %d entries, remote tree of %d files"+
-		" (CLOUDFS_BENCH_FILE_MB, _SMALL_FILES, _TREE_ENTRIES, _REMOTE_FILES)",
-		mib, r.cfg.smallFiles, r.cfg.treeEntries, r.cfg.remoteFiles))
+		" (CLOUDFS_BENCH_FILE_MB, _SMALL_FILES, _TREE_ENTRIES, _REMOTE_FILES); tar of GOROOT/%s, git repository of GOROOT/src/%s"+
+		" (CLOUDFS_BENCH_TAR_SRC, _GIT_SRC: directories under GOROOT/src)",
+		mib, r.cfg.smallFiles, r.cfg.treeEntries, r.cfg.remoteFiles, r.gosrc.rel, r.cfg.gitSrc))
 	if r.cfg.only != nil {
 		r.rep.Setup = append(r.rep.Setup, fmt.Sprintf("phases: only %s (CLOUDFS_BENCH_ONLY; the other phases' rows are marked skipped)",
 			strings.Join(r.cfg.only, ", ")))
