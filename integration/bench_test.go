@@ -135,6 +135,7 @@ type benchRows struct {
 	firstLs, walk, rssTree, rssWork                                   *benchreport.Row
 	propP50, propP95, idlePoll                                        *benchreport.Row
 	prog                                                              programRows
+	syncRTT                                                           *benchreport.Row
 }
 
 // benchRun is one run of BenchmarkReport: its configuration, what it
@@ -240,6 +241,7 @@ func BenchmarkReport(b *testing.B) {
 	r.phase("remote-tree", r.remoteTree, r.row.firstLs, r.row.walk, r.row.rssTree)
 	r.phase("two-machines", r.propagation, r.row.propP50, r.row.propP95, r.row.idlePoll)
 	r.phase("programs", r.programs, r.row.prog.all()...)
+	r.phase("latency", r.syncOverLatency, r.row.syncRTT)
 }
 
 func (r *benchRun) newReport() {
@@ -282,6 +284,7 @@ func (r *benchRun) newReport() {
 	}
 	r.methods()
 	r.addProgramRows()
+	r.addLatencyRow()
 	r.rep.Setup = append(r.rep.Setup, fmt.Sprintf("sizes: large file %d MiB, %d small files, tree of %d entries, remote tree of %d files"+
 		" (CLOUDFS_BENCH_FILE_MB, _SMALL_FILES, _TREE_ENTRIES, _REMOTE_FILES); tar of GOROOT/%s, git repository of GOROOT/src/%s"+
 		" (CLOUDFS_BENCH_TAR_SRC, _GIT_SRC: directories under GOROOT/src)",
