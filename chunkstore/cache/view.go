@@ -80,7 +80,7 @@ func (c *Cache) View(ctx context.Context, id chunkstore.ID) ([]byte, error) {
 		c.mu.Unlock()
 		return data, nil
 	}
-	data, err := c.Get(ctx, id)
+	data, err := c.getShared(ctx, id)
 	if err != nil {
 		return nil, err
 	}
