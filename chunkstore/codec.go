@@ -85,15 +85,22 @@ func decoderFor(limit int) *zstd.Decoder {
 // A large chunk whose samples do not compress (random, already compressed
 // or encrypted data) is stored raw without compressing all of it. It is
 // safe for concurrent use and does not retain plain.
-func Encode(plain []byte) []byte {
-	if incompressible(plain) {
-		return encodeRaw(plain)
+func Encode(plain []byte) []byte { return encodeWith(plain, nil) }
+
+// encodeWith is Encode; buf, unless nil, holds plain at buf[1:], and a raw
+// stored form is buf itself with its header byte set instead of a copy.
+func encodeWith(plain, buf []byte) []byte {
+	if !incompressible(plain) {
+		out := make([]byte, 1, 1+len(plain)/2)
+		out[0] = encZstd
+		out = encoder().EncodeAll(plain, out)
+		if len(out) < 1+len(plain) {
+			return out
+		}
 	}
-	out := make([]byte, 1, 1+len(plain)/2)
-	out[0] = encZstd
-	out = encoder().EncodeAll(plain, out)
-	if len(out) < 1+len(plain) {
-		return out
+	if buf != nil {
+		buf[0] = encRaw
+		return buf
 	}
 	return encodeRaw(plain)
 }

@@ -105,6 +105,28 @@ func TestEncodeChunkWithoutOutboard(t *testing.T) {
 	}
 }
 
+// TestEncodeChunkFrom: encoding a plaintext held after a free header byte
+// gives what EncodeChunk gives, and a chunk stored raw is that buffer
+// itself, not a copy.
+func TestEncodeChunkFrom(t *testing.T) {
+	for name, plain := range map[string][]byte{
+		"raw with outboard": randBytes(1<<20+7, 4),
+		"raw, one group":    randBytes(1000, 5),
+		"compresses":        bytes.Repeat([]byte("cloudfs "), 1<<17),
+		"empty":             {},
+	} {
+		want, wantMeta := EncodeChunk(plain)
+		buf := append([]byte{0xff}, plain...)
+		got, meta := EncodeChunkFrom(buf)
+		if !bytes.Equal(got, want) || len(meta) != len(wantMeta) || meta[MetaOutboard] != wantMeta[MetaOutboard] {
+			t.Errorf("%s: EncodeChunkFrom differs from EncodeChunk (%d vs %d bytes)", name, len(got), len(want))
+		}
+		if raw := want[0] == encRaw; raw != (&got[0] == &buf[0]) {
+			t.Errorf("%s: stored raw %v, but the result is the buffer itself: %v", name, raw, &got[0] == &buf[0])
+		}
+	}
+}
+
 func TestGroupSpan(t *testing.T) {
 	for _, c := range []struct{ off, n, start, end int64 }{
 		{0, 1, 0, GroupSize},

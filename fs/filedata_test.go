@@ -3,6 +3,7 @@ package fs
 import (
 	"bytes"
 	"context"
+	"fmt"
 	"path/filepath"
 	"slices"
 	"sync"
@@ -22,6 +23,7 @@ type memChunks struct {
 	reads    map[chunkstore.ID]int
 	ranged   map[chunkstore.ID]int // ReadChunkRange calls
 	prefetch []chunkstore.ID
+	kept     []chunkstore.ID // KeepChunk calls
 	// noOutboard makes ReadChunkRange read whole chunks and say so.
 	noOutboard bool
 }
@@ -57,6 +59,19 @@ func (m *memChunks) Prefetch(ctx context.Context, ids []chunkstore.ID) bool {
 	defer m.mu.Unlock()
 	m.prefetch = append(m.prefetch, ids...)
 	return true
+}
+
+func (m *memChunks) KeepChunk(ctx context.Context, id chunkstore.ID, plain []byte) error {
+	if chunkstore.Hash(plain) != id {
+		return fmt.Errorf("keep chunk %s: data does not match", id)
+	}
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	if _, ok := m.chunks[id]; !ok {
+		m.chunks[id] = bytes.Clone(plain)
+	}
+	m.kept = append(m.kept, id)
+	return nil
 }
 
 func (m *memChunks) add(data []byte) chunkstore.ID {

@@ -2,9 +2,16 @@ package fs
 
 import (
 	"context"
+	"math"
+	"os"
+	"path/filepath"
+	"slices"
 	"time"
 
 	"go.uber.org/zap"
+
+	"github.com/cloudfs/cloudfs/chunkstore"
+	"github.com/cloudfs/cloudfs/index"
 )
 
 // Staging files of uploaded files. After an upload a file's staging file
@@ -14,7 +21,12 @@ import (
 // passthrough) instead of chunks that each need a hash check. The trimmer
 // drops such a staging file once it has been clean for Config.StagingKeep
 // and no handle uses it, or at once when the cache disk runs short; the
-// file's content is then read from its chunks.
+// file's content is then read from its chunks. Before it drops one with
+// room on the disk, it hands the file's whole chunks to the chunk cache
+// (ChunkReader.KeepChunk), so the file stays readable without the remote:
+// the uploader does not write a copy of each chunk it puts (that copy was
+// half of the daemon's CPU in `cloudfs sync` of a large file), and a file
+// removed or rewritten before StagingKeep never pays for one.
 
 // trimInterval is how often the trimmer looks for staging files to drop.
 const trimInterval = 30 * time.Second
@@ -54,6 +66,15 @@ func (f *FS) trimStaging(ctx context.Context) int {
 	}
 	dropped := 0
 	for _, c := range clean {
+		if roomy {
+			f.mu.Lock()
+			open := f.files[c.Ino] != nil
+			f.mu.Unlock()
+			if open {
+				continue
+			}
+			f.keepChunks(ctx, c)
+		}
 		f.mu.Lock()
 		if f.files[c.Ino] != nil { // open: its handles read the file
 			f.mu.Unlock()
@@ -74,4 +95,39 @@ func (f *FS) trimStaging(ctx context.Context) int {
 		f.log.Debug("dropped clean staging files", zap.Int("count", dropped))
 	}
 	return dropped
+}
+
+// keepChunks hands the chunks that c's file maps whole to the chunk cache,
+// read from its staging file (wholly clean: identical to the chunks). A
+// chunk the file maps only in part, or bytes changed meanwhile, do not hash
+// to the id and are skipped; the chunk is then fetched when read.
+func (f *FS) keepChunks(ctx context.Context, c index.CleanStaging) {
+	exts, err := f.idx.Extents(ctx, c.Ino, 0, math.MaxInt64)
+	if err != nil {
+		f.log.Warn("trim: extents", zap.Uint64("ino", c.Ino), zap.Error(err))
+		return
+	}
+	file, err := os.Open(filepath.Join(f.stagingDir, c.Name))
+	if err != nil {
+		f.log.Warn("trim: open staging file", zap.Uint64("ino", c.Ino), zap.Error(err))
+		return
+	}
+	defer file.Close()
+	var buf []byte
+	for _, e := range exts {
+		if e.ChunkOff != 0 || e.Len > chunkstore.MaxChunkSize {
+			continue
+		}
+		buf = slices.Grow(buf[:0], int(e.Len))[:e.Len]
+		if _, err := file.ReadAt(buf, e.Off); err != nil {
+			f.log.Warn("trim: read staging file", zap.Uint64("ino", c.Ino), zap.Error(err))
+			return
+		}
+		if chunkstore.Hash(buf) != e.Chunk {
+			continue // a part of the chunk
+		}
+		if err := f.cfg.Chunks.KeepChunk(ctx, e.Chunk, buf); err != nil {
+			f.log.Warn("trim: keep chunk", zap.Stringer("chunk", e.Chunk), zap.Error(err))
+		}
+	}
 }

@@ -6,15 +6,18 @@ import (
 	"errors"
 	"os"
 	"path/filepath"
+	"slices"
 	"testing"
 	"time"
 
+	"github.com/cloudfs/cloudfs/chunkstore"
 	"github.com/cloudfs/cloudfs/index"
 )
 
 // TestTrimStaging: after an upload, a file's staging file keeps serving
 // its reads; the trimmer drops it once it has been clean long enough and
-// no handle uses it, and the file then reads from its chunks.
+// no handle uses it, having handed the chunks the file maps whole to the
+// chunk cache, and the file then reads from its chunks.
 func TestTrimStaging(t *testing.T) {
 	ctx := context.Background()
 	f, mc, ino, content := newTestFS(t)
@@ -38,7 +41,10 @@ func TestTrimStaging(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	exts := []index.Extent{{Off: 0, Len: 150, Chunk: mc.add(content[:150])}, {Off: 150, Len: 150, Chunk: mc.add(content[150:])}}
+	// The second extent maps the first 150 bytes of a longer chunk: the
+	// staging file does not hold that chunk.
+	partial := append(bytes.Clone(content[150:]), "more"...)
+	exts := []index.Extent{{Off: 0, Len: 150, Chunk: mc.add(content[:150])}, {Off: 150, Len: 150, Chunk: mc.add(partial)}}
 	if err := f.idx.ReplaceContent(ctx, ino, v, exts); err != nil {
 		t.Fatal(err)
 	}
@@ -57,9 +63,13 @@ func TestTrimStaging(t *testing.T) {
 		t.Fatalf("read of the open, uploaded file = %q: want it from the staging file", got)
 	}
 	mc.chunks = saved
+	delete(mc.chunks, exts[0].Chunk) // the cache lacks it: the trimmer must hand it over
 	f.release(ctx, fd)
 	if n := f.trimStaging(ctx); n != 1 {
 		t.Fatalf("trimmed %d staging files, want the closed file's", n)
+	}
+	if !slices.Equal(mc.kept, []chunkstore.ID{exts[0].Chunk}) || !bytes.Equal(mc.chunks[exts[0].Chunk], content[:150]) {
+		t.Fatalf("chunks kept by the trimmer = %v: want only the one the file maps whole (%v)", mc.kept, exts[0].Chunk)
 	}
 	if _, err := os.Stat(filepath.Join(f.stagingDir, name)); !errors.Is(err, os.ErrNotExist) {
 		t.Fatalf("staging file after trim: %v", err)

@@ -1,7 +1,6 @@
 package uploader
 
 import (
-	"bytes"
 	"context"
 	"encoding/binary"
 	"errors"
@@ -97,8 +96,8 @@ func permanentFileError(err error) bool {
 }
 
 // chunkFile cuts file f into chunks (re-cutting only around what changed
-// since its extents were uploaded), stores the new ones in the cache as
-// dirty and adds them to ups, and checks the bytes read were f's version; a
+// since its extents were uploaded), stores the new ones that are not wholly
+// staged in the cache as dirty, adds them all to ups, and checks the bytes read were f's version; a
 // file that changed meanwhile is read again from a new snapshot. It
 // returns the chunk list and the snapshot it belongs to.
 func (u *Uploader) chunkFile(ctx context.Context, f *index.SnapFile, ups *cache.Uploads) ([]chunkstore.Ref, *index.SnapFile, error) {
@@ -109,18 +108,26 @@ func (u *Uploader) chunkFile(ctx context.Context, f *index.SnapFile, ups *cache.
 		}
 		old, edits := rechunkPlan(f)
 		refs, st, err := chunkstore.Rechunk(r, f.Size, old, edits, u.vol.Chunker, func(c chunkstore.Chunk) error {
-			if err := u.cache.PutDirty(c.ID, c.Data); err != nil {
-				return err
+			n := int64(len(c.Data))
+			// A chunk wholly in the staging file stays readable from it
+			// (clean once uploaded) until the trimmer hands it to the
+			// cache; one cut around an edit also holds bytes of the
+			// chunks it replaces, which only the cache keeps locally.
+			if !f.Staging.Ranges.Contains(c.Offset, n) {
+				if err := u.cache.PutDirty(c.ID, c.Data); err != nil {
+					return err
+				}
 			}
 			// A chunk that keeps some bytes of the one it replaced is
 			// stored as a delta of it; one written over entirely is not.
-			n := int64(len(c.Data))
 			if base, ok := replacedChunk(f.Extents, c.Offset, n); ok && !f.Staging.Ranges.Contains(c.Offset, n) {
 				u.cache.SetBase(c.ID, base)
 			}
-			// The chunker reuses c.Data: the upload gets a copy, which
-			// spares it reading the chunk back from the cache.
-			if ups.Add(c.ID, bytes.Clone(c.Data)) != nil {
+			// The chunker reuses c.Data: the upload gets a copy, with
+			// room for the stored form's header byte in front.
+			buf := make([]byte, 1+n)
+			copy(buf[1:], c.Data)
+			if ups.AddFrom(c.ID, buf) != nil {
 				return errUploadStopped
 			}
 			return nil

@@ -4,6 +4,8 @@ import (
 	"bytes"
 	"errors"
 	"fmt"
+	"os"
+	"path/filepath"
 	"strings"
 	"testing"
 
@@ -160,4 +162,42 @@ func (f *fixture) uploadedFile(seed uint64, size int, off int64) (uint64, []byte
 		f.t.Fatalf("extents at %d: %v, %v", off, exts, err)
 	}
 	return x, data, exts[0].Chunk
+}
+
+// TestUploadCachesOnlyChunksNotStaged: the chunks of a file written whole
+// are not copied into the chunk cache by its upload (its clean staging
+// file holds them until the trimmer hands them over), but the chunks cut
+// around an edit of a file whose staging file was dropped are: they also
+// hold bytes that only the cache has on this machine.
+func TestUploadCachesOnlyChunksNotStaged(t *testing.T) {
+	f := newFixture(t)
+	x, data, _ := f.uploadedFile(40, 4<<20, 0)
+	if u := f.cache.Usage(); u.Chunks != 0 {
+		t.Fatalf("upload of a wholly staged file cached %d chunks (%d bytes), want none", u.Chunks, u.Used)
+	}
+	name, err := f.db.DropCleanStaging(f.ctx, x)
+	if err != nil || name == "" {
+		t.Fatalf("drop the clean staging file: %q, %v", name, err)
+	}
+	if err := os.Remove(filepath.Join(f.staging, name)); err != nil {
+		t.Fatal(err)
+	}
+	off := int64(2<<20 + 777)
+	f.write(x, off, []byte("edit"))
+	copy(data[off:], "edit")
+	f.round()
+	exts, err := f.db.Extents(f.ctx, x, off, 4)
+	if err != nil || len(exts) != 1 {
+		t.Fatalf("extents at the edit: %v, %v", exts, err)
+	}
+	got, ok, err := f.cache.Cached(exts[0].Chunk)
+	if err != nil || !ok || int64(len(got)) < exts[0].Len {
+		t.Fatalf("chunk cut around the edit not cached after the upload: ok %v, %v", ok, err)
+	}
+	if u := f.cache.Usage(); u.DirtyChunks != 0 {
+		t.Fatalf("%d chunks still dirty after the round", u.DirtyChunks)
+	}
+	if !bytes.Equal(f.read(x), data) {
+		t.Fatal("content wrong after the edit")
+	}
 }

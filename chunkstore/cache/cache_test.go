@@ -319,6 +319,33 @@ func (s *inflight) Put(ctx context.Context, key string, data []byte, cond chunks
 	return s.Store.Put(ctx, key, data, cond)
 }
 
+// TestPutClean: a plaintext handed over is checked against its id, cached
+// clean (evictable, never uploaded) and kept apart from the caller's
+// buffer; a second hand-over of a cached chunk changes nothing.
+func TestPutClean(t *testing.T) {
+	f := newFixture(t, 10<<20)
+	data := storetest.Data(7, 100*kib)
+	id := chunkstore.Hash(data)
+	if err := f.c.PutClean(id, data[1:]); err == nil {
+		t.Fatal("PutClean of bytes that do not hash to the id succeeded")
+	}
+	buf := bytes.Clone(data)
+	if err := f.c.PutClean(id, buf); err != nil {
+		t.Fatal(err)
+	}
+	buf[0] ^= 1 // the caller reuses its buffer
+	got, ok, err := f.c.Cached(id)
+	if err != nil || !ok || !bytes.Equal(got, data) {
+		t.Fatalf("Cached after PutClean: ok %v, %v, equal %v", ok, err, bytes.Equal(got, data))
+	}
+	if u := f.c.Usage(); u.Chunks != 1 || u.DirtyChunks != 0 || u.Misses != 0 {
+		t.Fatalf("usage after PutClean: %+v, want one clean chunk and no fetch", u)
+	}
+	if err := f.c.PutClean(id, buf); err != nil {
+		t.Fatalf("second PutClean of a cached chunk: %v", err)
+	}
+}
+
 func TestPrefetch(t *testing.T) {
 	f := newFixture(t, 10<<20)
 	var ids []chunkstore.ID

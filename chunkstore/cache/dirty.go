@@ -185,7 +185,14 @@ func (c *Cache) StartUpload(ctx context.Context) *Uploads {
 // After an upload failed (or once ctx is done) it records id, uploads
 // nothing and returns the failure, so that the caller can stop cutting;
 // Wait returns it too.
-func (u *Uploads) Add(id chunkstore.ID, plain []byte) error {
+func (u *Uploads) Add(id chunkstore.ID, plain []byte) error { return u.add(id, plain, nil) }
+
+// AddFrom is Add with the plaintext at buf[1:] and buf[0] free, so that a
+// chunk stored raw is sent from buf without a copy
+// (chunkstore.EncodeChunkFrom). buf is the upload's from then on.
+func (u *Uploads) AddFrom(id chunkstore.ID, buf []byte) error { return u.add(id, buf[1:], buf) }
+
+func (u *Uploads) add(id chunkstore.ID, plain, buf []byte) error {
 	u.mu.Lock()
 	if u.seen[id] {
 		u.mu.Unlock()
@@ -200,7 +207,7 @@ func (u *Uploads) Add(id chunkstore.ID, plain []byte) error {
 	}
 	u.mu.Unlock()
 	u.g.Go(func() error {
-		sent, n, base, err := u.c.uploadOne(u.gctx, id, plain)
+		sent, n, base, err := u.c.uploadOne(u.gctx, id, plain, buf)
 		if err != nil {
 			return err
 		}
@@ -252,9 +259,10 @@ func (u *Uploads) Sent() []chunkstore.ID {
 }
 
 // uploadOne makes sure the store holds id, putting plain (or, if nil, the
-// cached copy); sent says whether it put it, n is the stored size, base
-// the chunk it was put as a delta of.
-func (c *Cache) uploadOne(ctx context.Context, id chunkstore.ID, plain []byte) (sent bool, n int64, base *chunkstore.ID, err error) {
+// cached copy; buf, unless nil, holds plain at buf[1:], see AddFrom); sent
+// says whether it put it, n is the stored size, base the chunk it was put
+// as a delta of.
+func (c *Cache) uploadOne(ctx context.Context, id chunkstore.ID, plain, buf []byte) (sent bool, n int64, base *chunkstore.ID, err error) {
 	key := chunkstore.ChunkKey(id)
 	info, err := c.store.Stat(ctx, key)
 	switch {
@@ -273,7 +281,13 @@ func (c *Cache) uploadOne(ctx context.Context, id chunkstore.ID, plain []byte) (
 		}
 		plain = cached
 	}
-	stored, meta := chunkstore.EncodeChunk(plain)
+	var stored []byte
+	var meta chunkstore.Meta
+	if buf != nil {
+		stored, meta = chunkstore.EncodeChunkFrom(buf)
+	} else {
+		stored, meta = chunkstore.EncodeChunk(plain)
+	}
 	if b, ok := c.baseOf(id); ok {
 		if d := c.encodeDelta(ctx, id, b, plain, len(stored)); d != nil {
 			stored, meta, base = d, chunkstore.Meta{chunkstore.MetaDelta: b.String()}, &b

@@ -140,6 +140,24 @@ func (c *Cache) fetchStore(ctx context.Context, id chunkstore.ID, deltaOK bool) 
 	return plain, nil
 }
 
+// PutClean caches plain as clean chunk id (one the store holds), after
+// checking that plain hashes to id; plain is not kept. A chunk cached
+// already is left as it is, and one that cannot fit is not cached. The file
+// system hands over the chunks of an uploaded file whose staging file it is
+// about to drop, so that the file stays readable from this disk.
+func (c *Cache) PutClean(id chunkstore.ID, plain []byte) error {
+	c.mu.Lock()
+	cached := c.entries[id] != nil
+	c.mu.Unlock()
+	if cached {
+		return nil
+	}
+	if got := chunkstore.Hash(plain); got != id {
+		return fmt.Errorf("cache put clean %s: data hashes to %s", id, got)
+	}
+	return c.insertClean(id, plain)
+}
+
 // insertClean caches verified plain as a clean chunk, evicting others to
 // make room; a chunk that cannot fit (and is not pinned) is not cached.
 func (c *Cache) insertClean(id chunkstore.ID, plain []byte) error {

@@ -44,3 +44,7 @@ func (r *chunkReader) Prefetch(ctx context.Context, ids []chunkstore.ID) bool {
 func (r *chunkReader) ReadChunkRange(ctx context.Context, id chunkstore.ID, off, n int64) ([]byte, bool, error) {
 	return r.c.ReadRange(ctx, id, off, n)
 }
+
+func (r *chunkReader) KeepChunk(ctx context.Context, id chunkstore.ID, plain []byte) error {
+	return r.c.PutClean(id, plain)
+}
