@@ -216,7 +216,7 @@ func mountAndServe(f mountFlags, remote, mnt string, n *notifier) error {
 	}
 	load := bucket.NewLoader(store)
 	chunks, err := cache.Open(filepath.Join(cacheDir, "chunks"), cacheSize, store, log.Named("cache"),
-		cache.WithPrefetchConcurrency(8))
+		cache.WithPrefetchConcurrency(8), cache.WithMemoryLimit(chunkMemory))
 	if err != nil {
 		return fmt.Errorf("cache dir %s: %w", cacheDir, err)
 	}
@@ -262,9 +262,7 @@ func mountAndServe(f mountFlags, remote, mnt string, n *notifier) error {
 		// session itself (root only); -o nopassthrough turns it off.
 		NoPassthrough: opts.noPassthru,
 		Ballast:       ballast,
-		// Sequential readers keep up to 32 chunks (of 1 MiB on average) in
-		// flight: enough to keep eight parallel GETs busy.
-		Readahead: 32 << 20,
+		Readahead: readahead,
 		UID:       opts.uid,
 		GID:       opts.gid,
 	}
