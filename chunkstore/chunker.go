@@ -212,6 +212,26 @@ func Rechunk(r io.ReaderAt, size int64, old []Ref, edits []Range, p Params, fn f
 // recutFrom chunks from start (a boundary) to EOF or until a cut lands on
 // the start of a clean old chunk, whose index it returns.
 func recutFrom(r io.ReaderAt, size, start int64, old []Ref, dirty []bool, p Params, fn func(Chunk) error, out *[]Ref, st *RechunkStats) (int, error) {
+	if n := size - start; n > 0 && n <= int64(p.MinSize) {
+		// The chunker never cuts before MinSize: what is left is one
+		// chunk. Most small files end here, and building a chunker (a
+		// 512 KiB buffer) cost more than hashing them.
+		if err := p.Validate(); err != nil {
+			return 0, err
+		}
+		data := make([]byte, n)
+		if got, err := r.ReadAt(data, start); got < len(data) {
+			return 0, fmt.Errorf("rechunk: read at %d: %w", start, err)
+		}
+		ch := Chunk{Offset: start, ID: Hash(data), Data: data}
+		if err := fn(ch); err != nil {
+			return 0, err
+		}
+		*out = append(*out, ch.Ref())
+		st.Chunks++
+		st.Bytes += n
+		return len(old), nil
+	}
 	c, err := NewChunker(io.NewSectionReader(r, start, size-start), start, p)
 	if err != nil {
 		return 0, err

@@ -208,6 +208,28 @@ func TestRechunkNewFileAndErrors(t *testing.T) {
 	}
 }
 
+// TestRechunkUpToMinSize: a file (or the rest of one from a boundary) of at
+// most MinSize bytes is one chunk without a chunker, and that is what the
+// chunker cuts; a short read is an error, not a short chunk.
+func TestRechunkUpToMinSize(t *testing.T) {
+	for _, n := range []int{1, 4096, int(small.MinSize) - 1, int(small.MinSize), int(small.MinSize) + 1, 3 * int(small.MinSize)} {
+		data := randomData(uint64(n), n)
+		want := chunkAll(t, data, small)
+		var cut [][]byte
+		got, _, err := Rechunk(bytes.NewReader(data), int64(n), nil, nil, small, func(c Chunk) error {
+			cut = append(cut, bytes.Clone(c.Data))
+			return nil
+		})
+		if err != nil || !equalRefs(got, want) || len(cut) != len(want) || !bytes.Equal(cut[0], data[:want[0].Length]) {
+			t.Fatalf("%d bytes: %v, %v; want %v", n, got, err, want)
+		}
+	}
+	short := bytes.NewReader(make([]byte, 100))
+	if _, _, err := Rechunk(short, 200, nil, nil, small, func(Chunk) error { return nil }); err == nil {
+		t.Fatal("Rechunk of a reader shorter than the size succeeded")
+	}
+}
+
 // TestChunkSizeDistribution measures the chunk sizes of the default Params
 // on random data (the figures quoted in the DefaultMinSize comment).
 func TestChunkSizeDistribution(t *testing.T) {
