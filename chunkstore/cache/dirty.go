@@ -258,18 +258,29 @@ func (u *Uploads) Sent() []chunkstore.ID {
 	return slices.Clone(u.sent)
 }
 
+// directPutMax is the largest plaintext uploadOne puts without asking the
+// store first whether it holds it: one request instead of two for each
+// small file's chunk.
+const directPutMax = 256 << 10
+
 // uploadOne makes sure the store holds id, putting plain (or, if nil, the
 // cached copy; buf, unless nil, holds plain at buf[1:], see AddFrom); sent
 // says whether it put it, n is the stored size, base the chunk it was put
 // as a delta of.
 func (c *Cache) uploadOne(ctx context.Context, id chunkstore.ID, plain, buf []byte) (sent bool, n int64, base *chunkstore.ID, err error) {
 	key := chunkstore.ChunkKey(id)
-	info, err := c.store.Stat(ctx, key)
-	switch {
-	case err == nil:
-		return false, info.Size, nil, c.markCleanIfCached(id)
-	case !errors.Is(err, chunkstore.ErrNotFound):
-		return false, 0, nil, fmt.Errorf("upload %s: %w", id, err)
+	// A small chunk is put at once with If-None-Match: a second request to
+	// ask first costs more than sending it for nothing, and most of them
+	// are new. A larger one is asked about first.
+	direct := plain != nil && len(plain) <= directPutMax
+	if !direct {
+		info, err := c.store.Stat(ctx, key)
+		switch {
+		case err == nil:
+			return false, info.Size, nil, c.markCleanIfCached(id)
+		case !errors.Is(err, chunkstore.ErrNotFound):
+			return false, 0, nil, fmt.Errorf("upload %s: %w", id, err)
+		}
 	}
 	if plain == nil {
 		cached, ok, err := c.readCached(id, false)
@@ -293,8 +304,16 @@ func (c *Cache) uploadOne(ctx context.Context, id chunkstore.ID, plain, buf []by
 			stored, meta, base = d, chunkstore.Meta{chunkstore.MetaDelta: b.String()}, &b
 		}
 	}
-	if _, err := chunkstore.PutMeta(ctx, c.store, key, stored, chunkstore.Cond{}, meta); err != nil {
-		return false, 0, nil, fmt.Errorf("upload %s: %w", id, err)
+	if _, err := chunkstore.PutMeta(ctx, c.store, key, stored, chunkstore.Cond{IfNoneMatch: direct}, meta); err != nil {
+		if !direct || !errors.Is(err, chunkstore.ErrPrecondition) {
+			return false, 0, nil, fmt.Errorf("upload %s: %w", id, err)
+		}
+		// Present already: as if Stat had found it.
+		info, err := c.store.Stat(ctx, key)
+		if err != nil {
+			return false, 0, nil, fmt.Errorf("upload %s: %w", id, err)
+		}
+		return false, info.Size, nil, c.markCleanIfCached(id)
 	}
 	if base != nil {
 		c.mu.Lock()

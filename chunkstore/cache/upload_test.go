@@ -241,3 +241,47 @@ func TestDiscardDirty(t *testing.T) {
 		t.Error("DiscardDirty dropped a pinned or a clean chunk")
 	}
 }
+
+// TestUploadSmallChunksPutDirectly: a chunk of at most directPutMax given
+// with its plaintext costs one request, a conditional put, when the store
+// lacks it; one the store holds is refused by that put and counted present
+// with its stored size; a larger chunk is asked about (Stat) first.
+func TestUploadSmallChunksPutDirectly(t *testing.T) {
+	f := newFixture(t, 10<<20)
+	ctx := context.Background()
+	fresh := storetest.Data(1, 10*kib)
+	held := storetest.Data(2, 10*kib)
+	large := storetest.Data(3, directPutMax+1)
+	heldStored := chunkstore.Encode(held)
+	if _, err := f.store.Put(ctx, chunkstore.ChunkKey(chunkstore.Hash(held)), heldStored, chunkstore.Cond{}); err != nil {
+		t.Fatal(err)
+	}
+	f.store.Clear()
+	statsBefore, putsBefore := f.store.Calls(fault.OpStat), f.store.Calls(fault.OpPut)
+	u := f.c.StartUpload(ctx)
+	for _, d := range [][]byte{fresh, held, large} {
+		if err := u.Add(chunkstore.Hash(d), d); err != nil {
+			t.Fatal(err)
+		}
+	}
+	st, err := u.Wait()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if st.Uploaded != 2 || st.Present != 1 || st.PresentBytes != int64(len(heldStored)) {
+		t.Fatalf("stats %+v: want 2 uploaded, 1 present of %d bytes", st, len(heldStored))
+	}
+	// fresh: a put; held: a refused put and a Stat; large: a Stat and a put.
+	if s, p := f.store.Calls(fault.OpStat)-statsBefore, f.store.Calls(fault.OpPut)-putsBefore; s != 2 || p != 3 {
+		t.Fatalf("%d Stats and %d puts, want 2 and 3", s, p)
+	}
+	for _, d := range [][]byte{fresh, held, large} {
+		stored, _, err := f.store.Get(ctx, chunkstore.ChunkKey(chunkstore.Hash(d)))
+		if err != nil {
+			t.Fatal(err)
+		}
+		if got, err := chunkstore.Decode(stored, chunkstore.Hash(d)); err != nil || !bytes.Equal(got, d) {
+			t.Fatalf("stored chunk: %v", err)
+		}
+	}
+}
