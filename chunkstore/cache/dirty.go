@@ -9,6 +9,7 @@ import (
 	"sync"
 
 	"golang.org/x/sync/errgroup"
+	"golang.org/x/sync/semaphore"
 
 	"github.com/cloudfs/cloudfs/chunkstore"
 )
@@ -168,20 +169,32 @@ type Uploads struct {
 	ids     []chunkstore.ID // every distinct chunk added, in order
 	sent    []chunkstore.ID // the chunks put (not found present)
 	skipped bool            // a chunk was added after ctx was done
+
+	slots *semaphore.Weighted // the upload concurrency, in units (smallPerSlot)
 }
 
 // StartUpload begins an Upload of the chunks to be added.
 func (c *Cache) StartUpload(ctx context.Context) *Uploads {
 	g, gctx := errgroup.WithContext(ctx)
-	g.SetLimit(c.uploadConc)
-	return &Uploads{c: c, ctx: ctx, g: g, gctx: gctx, seen: map[chunkstore.ID]bool{}}
+	units := int64(c.uploadConc) * smallPerSlot
+	return &Uploads{c: c, ctx: ctx, g: g, gctx: gctx, seen: map[chunkstore.ID]bool{},
+		slots: semaphore.NewWeighted(units)}
 }
+
+// smallPerSlot is how many uploads of small chunks (at most directPutMax,
+// put in one request) share one slot of the upload concurrency. A small
+// file's upload is one round trip of latency for a few KiB: with eight in
+// flight, `cloudfs sync` of Go's source tree (11,478 files) over a 20 ms
+// link took one round trip per 8 files. Larger chunks take a whole slot,
+// which bounds the bytes in memory as before.
+const smallPerSlot = 8
 
 // Add starts the upload of dirty chunk id (a chunk added before is not
 // uploaded twice). plain, unless nil, is its plaintext, which the caller
 // has checked hashes to id and leaves unchanged from then on: the upload
 // sends it instead of reading the cached copy back. Add blocks while the
-// upload concurrency is in use, which paces the caller to the uploads.
+// upload concurrency is in use (a small chunk takes an eighth of a slot),
+// which paces the caller to the uploads.
 // After an upload failed (or once ctx is done) it records id, uploads
 // nothing and returns the failure, so that the caller can stop cutting;
 // Wait returns it too.
@@ -206,7 +219,18 @@ func (u *Uploads) add(id chunkstore.ID, plain, buf []byte) error {
 		return fmt.Errorf("upload stopped: %w", context.Cause(u.gctx))
 	}
 	u.mu.Unlock()
+	units := int64(smallPerSlot)
+	if plain != nil && len(plain) <= directPutMax {
+		units = 1
+	}
+	if err := u.slots.Acquire(u.gctx, units); err != nil {
+		u.mu.Lock()
+		u.skipped = true
+		u.mu.Unlock()
+		return fmt.Errorf("upload stopped: %w", context.Cause(u.gctx))
+	}
 	u.g.Go(func() error {
+		defer u.slots.Release(units)
 		sent, n, base, err := u.c.uploadOne(u.gctx, id, plain, buf)
 		if err != nil {
 			return err

@@ -285,3 +285,34 @@ func TestUploadSmallChunksPutDirectly(t *testing.T) {
 		}
 	}
 }
+
+// TestUploadConcurrencyBySize: small chunks given with their plaintext
+// share a slot of the upload concurrency smallPerSlot ways, so more of
+// them are in flight than there are slots; larger chunks take a slot each.
+func TestUploadConcurrencyBySize(t *testing.T) {
+	for _, tc := range []struct {
+		name     string
+		size     int
+		min, max int64
+	}{
+		{"small", 4 * kib, DefaultUploadConcurrency + 1, DefaultUploadConcurrency * smallPerSlot},
+		{"large", directPutMax + 1, 2, DefaultUploadConcurrency},
+	} {
+		f := newFixture(t, 100<<20)
+		counter := &inflight{Store: f.store}
+		f.c.store = counter
+		u := f.c.StartUpload(context.Background())
+		for seed := range uint64(3 * DefaultUploadConcurrency * smallPerSlot / 2) {
+			d := storetest.Data(seed, tc.size)
+			if err := u.Add(chunkstore.Hash(d), d); err != nil {
+				t.Fatal(err)
+			}
+		}
+		if _, err := u.Wait(); err != nil {
+			t.Fatal(err)
+		}
+		if p := counter.peak.Load(); p < tc.min || p > tc.max {
+			t.Errorf("%s chunks: %d puts in flight at most, want %d..%d", tc.name, p, tc.min, tc.max)
+		}
+	}
+}
