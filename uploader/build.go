@@ -303,7 +303,7 @@ func (a *attempt) putObjects(ctx context.Context, b *built) error {
 			a.written = append(a.written, bucket.ObjectKey(o))
 		}
 		g, gctx := errgroup.WithContext(ctx)
-		g.SetLimit(a.u.opts.Concurrency)
+		g.SetLimit(a.u.smallCalls())
 		for _, o := range objs {
 			g.Go(func() error { return bucket.PutObject(gctx, a.u.store, o) })
 		}
@@ -327,7 +327,7 @@ var errMissingChunk = errors.New("chunk missing from the store")
 // orphan that a collection is deleting.
 func (a *attempt) checkChunks(ctx context.Context) error {
 	g, gctx := errgroup.WithContext(ctx)
-	g.SetLimit(a.u.opts.Concurrency)
+	g.SetLimit(a.u.smallCalls())
 	for id := range a.check {
 		if a.sent[id] {
 			continue

@@ -66,8 +66,9 @@ type Options struct {
 	// occasions).
 	Puller       Puller
 	PullInterval time.Duration
-	// Concurrency bounds parallel store calls (tree puts, chunk checks)
-	// and parallel file chunking.
+	// Concurrency bounds parallel file chunking; the parallel store calls
+	// for objects of at most a few KiB (tree and manifest puts, chunk
+	// checks) are smallCallsPer times as many.
 	Concurrency int
 	// MinBackoff and MaxBackoff bound the retry delay after a failed
 	// round; it doubles with each attempt, with jitter.
@@ -472,3 +473,13 @@ func (u *Uploader) roundFinished() {
 	u.stats.rounds++
 	u.mu.Unlock()
 }
+
+// smallCallsPer is how many more parallel store calls a round makes for
+// small objects (trees, manifests, chunk checks) than Options.Concurrency:
+// each is a round trip for a few KiB, so over a link with 20 ms round
+// trips eight at a time put the 1,000 directory trees of Go's source tree
+// in 2.5 s.
+const smallCallsPer = 4
+
+// smallCalls bounds a round's parallel store calls for small objects.
+func (u *Uploader) smallCalls() int { return u.opts.Concurrency * smallCallsPer }
