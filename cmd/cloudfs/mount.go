@@ -262,9 +262,9 @@ func mountAndServe(f mountFlags, remote, mnt string, n *notifier) error {
 		// session itself (root only); -o nopassthrough turns it off.
 		NoPassthrough: opts.noPassthru,
 		Ballast:       ballast,
-		Readahead: readahead,
-		UID:       opts.uid,
-		GID:       opts.gid,
+		Readahead:     readahead,
+		UID:           opts.uid,
+		GID:           opts.gid,
 	}
 	if !f.writeback {
 		cfg.Committer = up
