@@ -147,11 +147,22 @@ var _ = (gofs.NodeUnlinker)((*node)(nil))
 // Unlink removes a name. An inode left without links stays in the index
 // until the kernel forgets it (OnForget): open descriptors still use it.
 func (n *node) Unlink(ctx context.Context, name string) syscall.Errno {
-	err := n.fsys.withLoad(ctx, func() error {
-		_, err := n.fsys.idx.Unlink(bg(ctx), n.ino(), name)
+	f := n.fsys
+	var rm index.Removed
+	err := f.withLoad(ctx, func() (err error) {
+		// Under f.mu no open can start: a regular file that loses its
+		// last name with no open file data is deleted in the unlink's
+		// own transaction, not at the kernel's forget. (A create holds
+		// the directory's lock in the kernel until its open is done.)
+		f.mu.Lock()
+		defer f.mu.Unlock()
+		rm, err = f.idx.UnlinkUnused(bg(ctx), n.ino(), name, func(ino uint64) bool { return f.files[ino] == nil })
 		return err
 	})
-	return n.fsys.toErrno("unlink", err)
+	if err == nil && rm.Deleted && rm.Staging != "" {
+		f.removeStaging(rm.Staging)
+	}
+	return f.toErrno("unlink", err)
 }
 
 var _ = (gofs.NodeRmdirer)((*node)(nil))

@@ -140,6 +140,64 @@ func TestCreateLookupErrors(t *testing.T) {
 	}
 }
 
+// TestUnlinkUnused: a regular file losing its last name while unused is
+// deleted in the unlink itself (its staging file named for the caller,
+// nothing left for Forget); one in use, one with another name, or a
+// symlink is not.
+func TestUnlinkUnused(t *testing.T) {
+	ctx := context.Background()
+	db, _ := openTest(t)
+	f := mustCreate(t, db, RootIno, "f", modeFile)
+	if _, err := db.CommitData(ctx, f.Ino, DataCommit{Size: 10, StagingName: "stg-f", AddStaged: Ranges{{0, 10}}}); err != nil {
+		t.Fatal(err)
+	}
+	if err := db.SetXattr(ctx, f.Ino, "user.a", []byte("v"), 0); err != nil {
+		t.Fatal(err)
+	}
+	var asked []uint64
+	unused := func(ino uint64) bool { asked = append(asked, ino); return true }
+	rm, err := db.UnlinkUnused(ctx, RootIno, "f", unused)
+	if err != nil || !rm.Deleted || rm.Staging != "stg-f" || rm.Nlink != 0 {
+		t.Fatalf("unlink of an unused file: %+v, %v", rm, err)
+	}
+	if _, err := db.GetAttr(ctx, f.Ino); !errors.Is(err, ErrNotFound) {
+		t.Fatalf("deleted inode: %v", err)
+	}
+	if _, deleted, err := db.Forget(ctx, f.Ino); err != nil || deleted {
+		t.Fatalf("forget after the unlink deleted it: %v, %v", deleted, err)
+	}
+	if _, err := db.Dirty(ctx, RootIno); err != nil {
+		t.Fatalf("root not queued after the unlink: %v", err)
+	}
+	if _, err := db.Dirty(ctx, f.Ino); !errors.Is(err, ErrNotFound) {
+		t.Fatalf("deleted inode still queued: %v", err)
+	}
+
+	g := mustCreate(t, db, RootIno, "g", modeFile)
+	rm, err = db.UnlinkUnused(ctx, RootIno, "g", func(uint64) bool { return false })
+	if err != nil || rm.Deleted || rm.Nlink != 0 {
+		t.Fatalf("unlink of a file in use: %+v, %v", rm, err)
+	}
+	if _, deleted, err := db.Forget(ctx, g.Ino); err != nil || !deleted {
+		t.Fatalf("forget of the orphan: %v, %v", deleted, err)
+	}
+
+	h := mustCreate(t, db, RootIno, "h", modeFile)
+	if _, err := db.Link(ctx, h.Ino, RootIno, "h2"); err != nil {
+		t.Fatal(err)
+	}
+	asked = nil
+	if rm, err := db.UnlinkUnused(ctx, RootIno, "h", unused); err != nil || rm.Deleted || rm.Nlink != 1 || len(asked) != 0 {
+		t.Fatalf("unlink of one of two names: %+v, %v (asked %v)", rm, err, asked)
+	}
+	if _, err := db.Create(ctx, RootIno, "s", NewNode{Mode: sIFLNK | 0o777, Target: "x"}); err != nil {
+		t.Fatal(err)
+	}
+	if rm, err := db.UnlinkUnused(ctx, RootIno, "s", unused); err != nil || rm.Deleted {
+		t.Fatalf("unlink of a symlink: %+v, %v", rm, err)
+	}
+}
+
 func TestUnlinkRmdirLink(t *testing.T) {
 	ctx := context.Background()
 	db, _ := openTest(t)
@@ -162,11 +220,11 @@ func TestUnlinkRmdirLink(t *testing.T) {
 		t.Errorf("link dir: %v", err)
 	}
 	rm, err := db.Unlink(ctx, d.Ino, "f")
-	if err != nil || rm != (Removed{f.Ino, 1}) {
+	if err != nil || rm != (Removed{Ino: f.Ino, Nlink: 1}) {
 		t.Fatalf("unlink: %+v %v", rm, err)
 	}
 	rm, err = db.Unlink(ctx, RootIno, "hard")
-	if err != nil || rm != (Removed{f.Ino, 0}) {
+	if err != nil || rm != (Removed{Ino: f.Ino, Nlink: 0}) {
 		t.Fatalf("unlink last: %+v %v", rm, err)
 	}
 	// An orphan keeps its attributes until forgotten.
@@ -234,7 +292,7 @@ func TestRename(t *testing.T) {
 	}
 	// Replace a file.
 	rm, err := db.Rename(ctx, a.Ino, "f", a.Ino, "sub", 0)
-	if err != nil || rm != (Removed{g.Ino, 0}) {
+	if err != nil || rm != (Removed{Ino: g.Ino, Nlink: 0}) {
 		t.Fatalf("replace: %+v %v", rm, err)
 	}
 	if got := names(t, db, a.Ino); !reflect.DeepEqual(got, []string{"sub"}) {

@@ -33,6 +33,10 @@ type NewNode struct {
 type Removed struct {
 	Ino   uint64
 	Nlink uint32
+	// Deleted: the inode is gone already (UnlinkUnused), and Staging
+	// names its staging file, for the caller to remove ("" if none).
+	Deleted bool
+	Staging string
 }
 
 // DirEntry is one entry of a directory listing with its inode's attributes.
@@ -334,7 +338,7 @@ func isEmptyDirTx(tx querier, ino uint64) error {
 	return ErrNotEmpty
 }
 
-func (db *DB) remove(ctx context.Context, op string, parent uint64, name string, dir bool) (Removed, error) {
+func (db *DB) remove(ctx context.Context, op string, parent uint64, name string, dir bool, unused func(ino uint64) bool) (Removed, error) {
 	var rm Removed
 	err := db.write(ctx, false, func(tx querier) error {
 		if _, err := dirTx(tx, parent); err != nil {
@@ -370,22 +374,40 @@ func (db *DB) remove(ctx context.Context, op string, parent uint64, name string,
 				return err
 			}
 		}
+		if rm.Nlink == 0 && a.IsRegular() && unused != nil && unused(a.Ino) {
+			if rm.Staging, err = deleteInodeTx(tx, a.Ino); err != nil {
+				return err
+			}
+			rm.Deleted = true
+		}
 		return db.markDirtyTx(tx, parent, DirtyEntries)
 	})
 	if err != nil {
-		return rm, fmt.Errorf("%s %d/%q: %w", op, parent, name, err)
+		return Removed{}, fmt.Errorf("%s %d/%q: %w", op, parent, name, err)
+	}
+	if rm.Deleted {
+		db.deleted(rm.Ino)
 	}
 	return rm, nil
 }
 
 // Unlink removes the entry name (not a directory) from parent.
 func (db *DB) Unlink(ctx context.Context, parent uint64, name string) (Removed, error) {
-	return db.remove(ctx, "unlink", parent, name, false)
+	return db.remove(ctx, "unlink", parent, name, false, nil)
+}
+
+// UnlinkUnused is Unlink that also deletes the inode, in the same
+// transaction, when that was its last link, it is a regular file and
+// unused(ino) reports that no open file uses it (the caller makes sure
+// none can start meanwhile). Forget then has nothing to do: a second write
+// transaction per file of an rm -rf (a fifth of the daemon's CPU in it).
+func (db *DB) UnlinkUnused(ctx context.Context, parent uint64, name string, unused func(ino uint64) bool) (Removed, error) {
+	return db.remove(ctx, "unlink", parent, name, false, unused)
 }
 
 // Rmdir removes the empty directory name from parent.
 func (db *DB) Rmdir(ctx context.Context, parent uint64, name string) (Removed, error) {
-	return db.remove(ctx, "rmdir", parent, name, true)
+	return db.remove(ctx, "rmdir", parent, name, true, nil)
 }
 
 // ReadDir lists up to limit entries of directory dir whose cookie is
@@ -475,12 +497,18 @@ func (db *DB) Forget(ctx context.Context, ino uint64) (staging string, deleted b
 		return "", false, fmt.Errorf("forget %d: %w", ino, err)
 	}
 	if deleted {
-		db.xattrs.remove(ino) // inode numbers are never reused
-		db.omu.Lock()
-		delete(db.displaced, ino)
-		db.omu.Unlock()
+		db.deleted(ino)
 	}
 	return staging, deleted, nil
+}
+
+// deleted forgets what memory holds of ino, whose inode was just deleted.
+func (db *DB) deleted(ino uint64) {
+	db.xattrs.remove(ino) // inode numbers are never reused
+	db.omu.Lock()
+	delete(db.orphans, ino)
+	delete(db.displaced, ino)
+	db.omu.Unlock()
 }
 
 func deleteInodeTx(tx querier, ino uint64) (string, error) {
