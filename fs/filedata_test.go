@@ -63,7 +63,7 @@ func (m *memChunks) Prefetch(ctx context.Context, ids []chunkstore.ID) bool {
 
 func (m *memChunks) KeepChunk(ctx context.Context, id chunkstore.ID, plain []byte) error {
 	if chunkstore.Hash(plain) != id {
-		return fmt.Errorf("keep chunk %s: data does not match", id)
+		return fmt.Errorf("keep chunk %s: data does not match: %w", id, chunkstore.ErrCorrupt)
 	}
 	m.mu.Lock()
 	defer m.mu.Unlock()

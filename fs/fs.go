@@ -38,9 +38,10 @@ type ChunkReader interface {
 	// reports false when it dropped the request (too many in progress).
 	Prefetch(ctx context.Context, ids []chunkstore.ID) bool
 	// KeepChunk caches plain as chunk id, which the store holds, unless
-	// it is cached already; plain not hashing to id is an error. The
-	// trimmer hands over a file's chunks before dropping its staging
-	// file. The caller may reuse plain once it returns.
+	// it is cached already; plain not hashing to id is an error matching
+	// chunkstore.ErrCorrupt. The trimmer hands over a file's chunks before
+	// dropping its staging file. The caller may reuse plain once it
+	// returns.
 	KeepChunk(ctx context.Context, id chunkstore.ID, plain []byte) error
 }
 

@@ -2,6 +2,7 @@ package fs
 
 import (
 	"context"
+	"errors"
 	"math"
 	"os"
 	"path/filepath"
@@ -97,10 +98,11 @@ func (f *FS) trimStaging(ctx context.Context) int {
 	return dropped
 }
 
-// keepChunks hands the chunks that c's file maps whole to the chunk cache,
-// read from its staging file (wholly clean: identical to the chunks). A
-// chunk the file maps only in part, or bytes changed meanwhile, do not hash
-// to the id and are skipped; the chunk is then fetched when read.
+// keepChunks hands the chunks that c's file maps from their start to the
+// chunk cache, read from its staging file (wholly clean: identical to the
+// chunks), which checks them against their ids. A chunk the file maps only
+// in part, or bytes changed meanwhile, do not match and are skipped; the
+// chunk is then fetched when read.
 func (f *FS) keepChunks(ctx context.Context, c index.CleanStaging) {
 	exts, err := f.idx.Extents(ctx, c.Ino, 0, math.MaxInt64)
 	if err != nil {
@@ -123,10 +125,8 @@ func (f *FS) keepChunks(ctx context.Context, c index.CleanStaging) {
 			f.log.Warn("trim: read staging file", zap.Uint64("ino", c.Ino), zap.Error(err))
 			return
 		}
-		if chunkstore.Hash(buf) != e.Chunk {
-			continue // a part of the chunk
-		}
-		if err := f.cfg.Chunks.KeepChunk(ctx, e.Chunk, buf); err != nil {
+		// A part of a chunk does not match the chunk's id: ErrCorrupt.
+		if err := f.cfg.Chunks.KeepChunk(ctx, e.Chunk, buf); err != nil && !errors.Is(err, chunkstore.ErrCorrupt) {
 			f.log.Warn("trim: keep chunk", zap.Stringer("chunk", e.Chunk), zap.Error(err))
 		}
 	}

@@ -141,10 +141,11 @@ func (c *Cache) fetchStore(ctx context.Context, id chunkstore.ID, deltaOK bool) 
 }
 
 // PutClean caches plain as clean chunk id (one the store holds), after
-// checking that plain hashes to id; plain is not kept. A chunk cached
-// already is left as it is, and one that cannot fit is not cached. The file
-// system hands over the chunks of an uploaded file whose staging file it is
-// about to drop, so that the file stays readable from this disk.
+// checking that plain hashes to id (an error matching chunkstore.ErrCorrupt
+// if not); plain is not kept. A chunk cached already is left as it is,
+// unhashed, and one that cannot fit is not cached. The file system hands
+// over the chunks of an uploaded file whose staging file it is about to
+// drop, so that the file stays readable from this disk.
 func (c *Cache) PutClean(id chunkstore.ID, plain []byte) error {
 	c.mu.Lock()
 	cached := c.entries[id] != nil
@@ -153,7 +154,7 @@ func (c *Cache) PutClean(id chunkstore.ID, plain []byte) error {
 		return nil
 	}
 	if got := chunkstore.Hash(plain); got != id {
-		return fmt.Errorf("cache put clean %s: data hashes to %s", id, got)
+		return fmt.Errorf("cache put clean %s: data hashes to %s: %w", id, got, chunkstore.ErrCorrupt)
 	}
 	return c.insertClean(id, plain)
 }
