@@ -96,10 +96,11 @@ func permanentFileError(err error) bool {
 }
 
 // chunkFile cuts file f into chunks (re-cutting only around what changed
-// since its extents were uploaded), stores the new ones that are not wholly
-// staged in the cache as dirty, adds them all to ups, and checks the bytes read were f's version; a
-// file that changed meanwhile is read again from a new snapshot. It
-// returns the chunk list and the snapshot it belongs to.
+// since its extents were uploaded), stores the new ones that are not
+// wholly staged in the cache as dirty, adds them all to ups, and checks the
+// bytes read were f's version; a file that changed meanwhile is read again
+// from a new snapshot. It returns the chunk list and the snapshot it
+// belongs to.
 func (u *Uploader) chunkFile(ctx context.Context, f *index.SnapFile, ups *cache.Uploads) ([]chunkstore.Ref, *index.SnapFile, error) {
 	for try := 1; ; try++ {
 		r, err := openFileReader(ctx, u.opts.StagingDir, f, u.cache.Get)
@@ -109,19 +110,20 @@ func (u *Uploader) chunkFile(ctx context.Context, f *index.SnapFile, ups *cache.
 		old, edits := rechunkPlan(f)
 		refs, st, err := chunkstore.Rechunk(r, f.Size, old, edits, u.vol.Chunker, func(c chunkstore.Chunk) error {
 			n := int64(len(c.Data))
-			// A chunk wholly in the staging file stays readable from it
-			// (clean once uploaded) until the trimmer hands it to the
-			// cache; one cut around an edit also holds bytes of the
-			// chunks it replaces, which only the cache keeps locally.
 			if !f.Staging.Ranges.Contains(c.Offset, n) {
+				// A chunk wholly in the staging file stays readable
+				// from it (clean once uploaded) until the trimmer hands
+				// it to the cache; one cut around an edit also holds
+				// bytes of the chunks it replaces, which only the cache
+				// keeps locally.
 				if err := u.cache.PutDirty(c.ID, c.Data); err != nil {
 					return err
 				}
-			}
-			// A chunk that keeps some bytes of the one it replaced is
-			// stored as a delta of it; one written over entirely is not.
-			if base, ok := replacedChunk(f.Extents, c.Offset, n); ok && !f.Staging.Ranges.Contains(c.Offset, n) {
-				u.cache.SetBase(c.ID, base)
+				// It keeps some bytes of the chunk it replaced: stored
+				// as a delta of it (one written over entirely is not).
+				if base, ok := replacedChunk(f.Extents, c.Offset, n); ok {
+					u.cache.SetBase(c.ID, base)
+				}
 			}
 			// The chunker reuses c.Data: the upload gets a copy, with
 			// room for the stored form's header byte in front.

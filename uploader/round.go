@@ -214,8 +214,9 @@ func (a *attempt) run(ctx context.Context) error {
 // chunks cut are uploaded: each new chunk is on its way to the store as
 // soon as it is cut, so the upload of a large file overlaps its chunking.
 // Chunks wholly staged are not written to the chunk cache: until the
-// trimmer hands them to it, the clean staging file holds the same bytes. Every chunk cut is an orphan candidate should the round fail,
-// whether or not its upload ran.
+// trimmer hands them to it, the clean staging file holds the same bytes.
+// Every chunk cut is an orphan candidate should the round fail, whether or
+// not its upload ran.
 func (a *attempt) cutAndUpload(ctx context.Context) error {
 	upCtx, cancel := context.WithCancel(ctx)
 	defer cancel()
