@@ -212,6 +212,17 @@ func Rechunk(r io.ReaderAt, size int64, old []Ref, edits []Range, p Params, fn f
 // recutFrom chunks from start (a boundary) to EOF or until a cut lands on
 // the start of a clean old chunk, whose index it returns.
 func recutFrom(r io.ReaderAt, size, start int64, old []Ref, dirty []bool, p Params, fn func(Chunk) error, out *[]Ref, st *RechunkStats) (int, error) {
+	// take hands a chunk cut anew to fn and records it.
+	take := func(ch Chunk) (Ref, error) {
+		if err := fn(ch); err != nil {
+			return Ref{}, err
+		}
+		ref := ch.Ref()
+		*out = append(*out, ref)
+		st.Chunks++
+		st.Bytes += ref.Length
+		return ref, nil
+	}
 	if n := size - start; n > 0 && n <= int64(p.MinSize) {
 		// The chunker never cuts before MinSize: what is left is one
 		// chunk. Most small files end here, and building a chunker (a
@@ -223,13 +234,9 @@ func recutFrom(r io.ReaderAt, size, start int64, old []Ref, dirty []bool, p Para
 		if got, err := r.ReadAt(data, start); got < len(data) {
 			return 0, fmt.Errorf("rechunk: read at %d: %w", start, err)
 		}
-		ch := Chunk{Offset: start, ID: Hash(data), Data: data}
-		if err := fn(ch); err != nil {
+		if _, err := take(Chunk{Offset: start, ID: Hash(data), Data: data}); err != nil {
 			return 0, err
 		}
-		*out = append(*out, ch.Ref())
-		st.Chunks++
-		st.Bytes += n
 		return len(old), nil
 	}
 	c, err := NewChunker(io.NewSectionReader(r, start, size-start), start, p)
@@ -244,13 +251,10 @@ func recutFrom(r io.ReaderAt, size, start int64, old []Ref, dirty []bool, p Para
 		if err != nil {
 			return 0, fmt.Errorf("rechunk: %w", err)
 		}
-		if err := fn(ch); err != nil {
+		ref, err := take(ch)
+		if err != nil {
 			return 0, err
 		}
-		ref := ch.Ref()
-		*out = append(*out, ref)
-		st.Chunks++
-		st.Bytes += ref.Length
 		end := ref.End()
 		if end >= size {
 			return len(old), nil
