@@ -214,20 +214,18 @@ func (u *Uploads) add(id chunkstore.ID, plain, buf []byte) error {
 	u.seen[id] = true
 	u.ids = append(u.ids, id)
 	if u.gctx.Err() != nil {
-		u.skipped = true
-		u.mu.Unlock()
-		return fmt.Errorf("upload stopped: %w", context.Cause(u.gctx))
+		defer u.mu.Unlock()
+		return u.stoppedLocked()
 	}
 	u.mu.Unlock()
 	units := int64(smallPerSlot)
-	if plain != nil && len(plain) <= directPutMax {
+	if putsDirectly(plain) {
 		units = 1
 	}
 	if err := u.slots.Acquire(u.gctx, units); err != nil {
 		u.mu.Lock()
-		u.skipped = true
-		u.mu.Unlock()
-		return fmt.Errorf("upload stopped: %w", context.Cause(u.gctx))
+		defer u.mu.Unlock()
+		return u.stoppedLocked()
 	}
 	u.g.Go(func() error {
 		defer u.slots.Release(units)
@@ -251,6 +249,13 @@ func (u *Uploads) add(id chunkstore.ID, plain, buf []byte) error {
 		return nil
 	})
 	return nil
+}
+
+// stoppedLocked records that a chunk was added after the upload stopped
+// and returns why it stopped. u.mu is held.
+func (u *Uploads) stoppedLocked() error {
+	u.skipped = true
+	return fmt.Errorf("upload stopped: %w", context.Cause(u.gctx))
 }
 
 // Wait waits for the uploads started and returns their stats and the first
@@ -287,6 +292,10 @@ func (u *Uploads) Sent() []chunkstore.ID {
 // small file's chunk.
 const directPutMax = 256 << 10
 
+// putsDirectly reports whether uploadOne puts plain (nil: a cached copy
+// to read back) without asking the store first.
+func putsDirectly(plain []byte) bool { return plain != nil && len(plain) <= directPutMax }
+
 // uploadOne makes sure the store holds id, putting plain (or, if nil, the
 // cached copy; buf, unless nil, holds plain at buf[1:], see AddFrom); sent
 // says whether it put it, n is the stored size, base the chunk it was put
@@ -296,7 +305,7 @@ func (c *Cache) uploadOne(ctx context.Context, id chunkstore.ID, plain, buf []by
 	// A small chunk is put at once with If-None-Match: a second request to
 	// ask first costs more than sending it for nothing, and most of them
 	// are new. A larger one is asked about first.
-	direct := plain != nil && len(plain) <= directPutMax
+	direct := putsDirectly(plain)
 	if !direct {
 		info, err := c.store.Stat(ctx, key)
 		switch {
