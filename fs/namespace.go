@@ -145,7 +145,8 @@ func (n *node) Link(ctx context.Context, target gofs.InodeEmbedder, name string,
 var _ = (gofs.NodeUnlinker)((*node)(nil))
 
 // Unlink removes a name. An inode left without links stays in the index
-// until the kernel forgets it (OnForget): open descriptors still use it.
+// until the kernel forgets it (OnForget) while open descriptors may use it;
+// a regular file that no open file data uses goes with its last name.
 func (n *node) Unlink(ctx context.Context, name string) syscall.Errno {
 	f := n.fsys
 	var rm index.Removed

@@ -28,8 +28,9 @@ type NewNode struct {
 }
 
 // Removed describes the inode an Unlink, Rmdir or replacing Rename took a
-// link from. With Nlink 0 the inode is an orphan: the caller calls Forget
-// once no open file uses it. Ino 0 means nothing was removed.
+// link from. With Nlink 0 the inode is an orphan, unless Deleted: the
+// caller calls Forget once no open file uses it. Ino 0 means nothing was
+// removed.
 type Removed struct {
 	Ino   uint64
 	Nlink uint32
