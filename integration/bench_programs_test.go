@@ -125,23 +125,11 @@ func (r *benchRun) makeGitRepo(ctx context.Context) (string, int, error) {
 			return "", 0, err
 		}
 	}
-	files := &newlines{}
+	files := newLineCounter("")
 	if _, err := timed(ctx, gitEnv, files, "git", "-C", repo, "ls-files"); err != nil {
 		return "", 0, err
 	}
 	return repo, files.n, nil
-}
-
-// newlines counts the lines written to it.
-type newlines struct{ n int }
-
-func (c *newlines) Write(p []byte) (int, error) {
-	for _, ch := range p {
-		if ch == '\n' {
-			c.n++
-		}
-	}
-	return len(p), nil
 }
 
 // progRows are the two rows of one program: on the cloudfs mount that
@@ -331,7 +319,7 @@ func (r *benchRun) programs(ctx context.Context) error {
 	}
 	wantLines := -1
 	if err := run(p.grep, true, func(t progTarget) error {
-		lines := &newlines{}
+		lines := newLineCounter("")
 		if _, err := timed(ctx, nil, lines, "grep", "-r", "-F", grepString, filepath.Join(t.dir, "untar")); err != nil {
 			return err
 		}

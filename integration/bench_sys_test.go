@@ -86,7 +86,8 @@ func dropCaches(dir string) error {
 }
 
 // lineCounter counts the lines written to it that start with one of the
-// prefixes (ls -l lines of files and directories).
+// prefixes (ls -l lines of files and directories), or every line when
+// prefixes is empty.
 type lineCounter struct {
 	prefixes string // first bytes that count
 	n        int
@@ -99,7 +100,7 @@ func newLineCounter(prefixes string) *lineCounter {
 
 func (c *lineCounter) Write(p []byte) (int, error) {
 	for _, ch := range p {
-		if c.atStart && strings.IndexByte(c.prefixes, ch) >= 0 {
+		if c.atStart && (c.prefixes == "" || strings.IndexByte(c.prefixes, ch) >= 0) {
 			c.n++
 		}
 		c.atStart = ch == '\n'
