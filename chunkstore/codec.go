@@ -185,9 +185,11 @@ const (
 	// HeadKey holds the ID of the current commit; replaced only with
 	// Cond.IfMatch.
 	HeadKey = "head"
-	// ChunksPrefix, TreesPrefix, CommitsPrefix and DevicesPrefix start the
-	// keys of chunks, tree objects, commits and device records.
+	// ChunksPrefix, PacksPrefix, TreesPrefix, CommitsPrefix and
+	// DevicesPrefix start the keys of chunks, packs (pack.go), tree
+	// objects, commits and device records.
 	ChunksPrefix  = "chunks/"
+	PacksPrefix   = "packs/"
 	TreesPrefix   = "trees/"
 	CommitsPrefix = "commits/"
 	DevicesPrefix = "devices/"

@@ -18,12 +18,12 @@ import (
 //   - kind: what an object is, told by its key (ObjectKind): the volume
 //     settings (VolumeKey), head (HeadKey), a device record
 //     (DevicesPrefix), a commit (CommitsPrefix), a tree or manifest
-//     (TreesPrefix), a chunk (ChunksPrefix); any other key is of kind
-//     "object".
+//     (TreesPrefix), a chunk (ChunksPrefix), a pack (PacksPrefix); any
+//     other key is of kind "object".
 //   - plaintext bound: the most bytes the decoded object may have:
 //     MaxHeadSize, MaxVolumeSize, MaxDeviceSize (these three are stored as
 //     they are), MaxCommitSize, MaxTreeSize and MaxChunkSize (these are in
-//     the stored form). The encoders refuse to produce more, so a bound never
+//     the stored form), MaxPackSize (stored forms end to end). The encoders refuse to produce more, so a bound never
 //     rejects an object a correct writer made.
 //   - stored bound (MaxObjectSize): the most bytes the object may have in
 //     the store. For the stored form it is the plaintext bound plus
@@ -54,7 +54,7 @@ const (
 var ErrTooLarge = errors.New("object larger than its kind allows")
 
 // ObjectKind names the kind of the object under key (see the terms above):
-// "settings", "head", "device record", "commit", "tree", "chunk" or
+// "settings", "head", "device record", "commit", "tree", "chunk", "pack" or
 // "object".
 func ObjectKind(key string) string {
 	switch {
@@ -70,6 +70,8 @@ func ObjectKind(key string) string {
 		return "tree"
 	case strings.HasPrefix(key, ChunksPrefix):
 		return "chunk"
+	case strings.HasPrefix(key, PacksPrefix):
+		return "pack"
 	}
 	return "object"
 }
@@ -88,6 +90,8 @@ func MaxObjectSize(key string) int64 {
 		return MaxCommitSize + StoredOverhead
 	case "tree":
 		return MaxTreeSize + StoredOverhead
+	case "pack":
+		return MaxPackSize
 	}
 	return MaxChunkSize + StoredOverhead
 }

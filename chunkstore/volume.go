@@ -7,14 +7,21 @@ import (
 	"github.com/restic/chunker"
 )
 
-// FormatVersion is the volume format this code reads and writes. A volume
-// with another version is refused rather than misread. Version 2 is the
-// tree, manifest and commit objects of index/tree format 2 (directory
-// totals, hard-link counts, the root's attributes); version 1 volumes were
-// written by an earlier cloudfs and are not read.
-const FormatVersion = 2
+// FormatVersion is the volume format this code writes. Version 3 added
+// packs (pack.go: small chunks several to an object, placed by tree
+// entries' locations); version 2 is the tree, manifest and commit objects
+// of index/tree format 2 (directory totals, hard-link counts, the root's
+// attributes). A version-2 volume is read as it is, and its settings are
+// raised to 3 (UpgradeFormat) before this code writes to it, so that an
+// older cloudfs refuses it rather than misreads a pack's chunks as
+// missing. Version 1 volumes were written by an earlier cloudfs and are
+// not read; a newer version is refused.
+const FormatVersion = 3
 
-// Names of the algorithms a Volume of FormatVersion 2 uses.
+// MinFormatVersion is the oldest volume format this code reads.
+const MinFormatVersion = 2
+
+// Names of the algorithms a Volume of format 2 or 3 uses.
 const (
 	HashBLAKE3   = "blake3-256"
 	CompressZstd = "zstd"
@@ -25,8 +32,8 @@ const (
 var ErrVolumeFormat = errors.New("unsupported volume format")
 
 // Volume is the settings object of a volume, stored as JSON under VolumeKey
-// (read and written by package index/bucket). It is written once, when the
-// first machine mounts an empty store, and never changed.
+// (read and written by package index/bucket). It is written when the
+// first machine mounts an empty store, and changed only to raise Format.
 type Volume struct {
 	Format      int    `json:"format"`
 	Hash        string `json:"hash"`
@@ -39,9 +46,9 @@ func (v Volume) Validate() error {
 	switch {
 	case v.Format > FormatVersion:
 		return fmt.Errorf("volume format version %d (this cloudfs supports %d; upgrade cloudfs): %w", v.Format, FormatVersion, ErrVolumeFormat)
-	case v.Format != FormatVersion:
-		return fmt.Errorf("volume format version %d (this cloudfs reads only version %d, the volume was written by an earlier one): %w",
-			v.Format, FormatVersion, ErrVolumeFormat)
+	case v.Format < MinFormatVersion:
+		return fmt.Errorf("volume format version %d (this cloudfs reads versions %d to %d, the volume was written by an earlier one): %w",
+			v.Format, MinFormatVersion, FormatVersion, ErrVolumeFormat)
 	}
 	if v.Hash != HashBLAKE3 {
 		return fmt.Errorf("volume hash %q (want %q): %w", v.Hash, HashBLAKE3, ErrVolumeFormat)

@@ -107,7 +107,7 @@ func (t *pullTx) fileContent(l *localVersion) error {
 	err := scanFiles(t.tx, map[uint64]*SnapFile{ino: f},
 		`SELECT ino, data_version, size FROM inodes WHERE ino = ?`,
 		`SELECT ino, name, ranges, clean FROM staging WHERE ino = ?`,
-		`SELECT e.ino, e.off, e.len, e.chunk, e.chunk_off, COALESCE(c.len, 0)
+		`SELECT e.ino, e.off, e.len, e.chunk, e.chunk_off, COALESCE(c.len, 0), c.pack, c.pack_off, c.pack_len
 			FROM extents e LEFT JOIN chunk_lens c ON c.chunk = e.chunk WHERE e.ino = ? ORDER BY e.off`, ino)
 	if err != nil {
 		return err

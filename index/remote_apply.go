@@ -45,6 +45,10 @@ type Applied struct {
 	// Unlinked are inodes the commit wrote as single files although they
 	// had a link id: they are in no group any more.
 	Unlinked []uint64
+	// Packed are the chunks the round put in packs: their locations are
+	// recorded (where the index knows none) for reads and for later
+	// commits naming the same chunks.
+	Packed []Packed
 }
 
 // ApplyResult says what ApplyCommit did.
@@ -91,6 +95,11 @@ func (db *DB) ApplyCommit(ctx context.Context, a Applied) (ApplyResult, error) {
 		}
 		for _, ino := range a.Unlinked {
 			if _, err := tx.Exec(`DELETE FROM links WHERE ino = ?`, ino); err != nil {
+				return err
+			}
+		}
+		for _, p := range a.Packed {
+			if err := loadChunkLenTx(tx, p.ID, p.Len, p.Loc); err != nil {
 				return err
 			}
 		}
@@ -153,7 +162,7 @@ func (db *DB) replaceContentLocked(tx querier, f FileContent) (bool, error) {
 		return false, err
 	}
 	for _, e := range f.Extents {
-		if _, err := tx.Exec(qLoadChunkLen, e.Chunk[:], e.Len); err != nil {
+		if err := loadChunkLenTx(tx, e.Chunk, e.Len, chunkstore.Loc{}); err != nil {
 			return false, err
 		}
 	}

@@ -305,10 +305,9 @@ const (
 	qLoadInode = `INSERT INTO inodes(mode, uid, gid, size, nlink, rdev, atime_ns, mtime_ns, ctime_ns, btime_ns,
 		target, tree_id, loaded, sub_files, sub_dirs, sub_bytes, sub_chunks)
 		VALUES(?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`
-	qLoadDentry   = `INSERT INTO dentries(parent, name, ino, cookie) VALUES(?, ?, ?, ?)`
-	qLoadXattr    = `INSERT INTO xattrs(ino, name, value) VALUES(?, ?, ?)`
-	qLoadExtent   = `INSERT INTO extents(ino, off, len, chunk, chunk_off) VALUES(?, ?, ?, ?, 0)`
-	qLoadChunkLen = `INSERT OR IGNORE INTO chunk_lens(chunk, len) VALUES(?, ?)`
+	qLoadDentry = `INSERT INTO dentries(parent, name, ino, cookie) VALUES(?, ?, ?, ?)`
+	qLoadXattr  = `INSERT INTO xattrs(ino, name, value) VALUES(?, ?, ?)`
+	qLoadExtent = `INSERT INTO extents(ino, off, len, chunk, chunk_off) VALUES(?, ?, ?, ?, 0)`
 )
 
 // insertTreeTx inserts t's entries as the entries of the not-loaded
@@ -370,8 +369,8 @@ func entryRefs(e *tree.Entry, mans func(chunkstore.ID) *tree.Manifest) ([]tree.C
 }
 
 // entryContentTx inserts the xattrs of the new inode ino of entry e and,
-// for a file, its extents refs and their chunks' lengths (see loadEntryTx
-// for seen).
+// for a file, its extents refs and their chunks' lengths and locations
+// (see loadEntryTx for seen).
 func (db *DB) entryContentTx(tx querier, ino uint64, e *tree.Entry, refs []tree.ChunkRef, seen map[chunkstore.ID]bool) error {
 	if len(e.Xattrs) > 0 {
 		db.xattrs.add(ino) // before the commit, as SetXattr
@@ -381,17 +380,22 @@ func (db *DB) entryContentTx(tx querier, ino uint64, e *tree.Entry, refs []tree.
 			return fmt.Errorf("xattr %q: %w", x.Name, err)
 		}
 	}
+	locs, err := entryLocs(e, refs)
+	if err != nil {
+		return err
+	}
 	var off int64
-	for _, r := range refs {
+	for i, r := range refs {
 		if _, err := tx.Exec(qLoadExtent, ino, off, int64(r.Length), r.ID[:]); err != nil {
 			return fmt.Errorf("extent at %d: %w", off, err)
 		}
 		off += int64(r.Length)
-		if seen == nil || !seen[r.ID] {
+		l, packed := locs[i]
+		if seen == nil || !seen[r.ID] || packed {
 			if seen != nil {
 				seen[r.ID] = true
 			}
-			if _, err := tx.Exec(qLoadChunkLen, r.ID[:], int64(r.Length)); err != nil {
+			if err := loadChunkLenTx(tx, r.ID, int64(r.Length), l); err != nil {
 				return err
 			}
 		}

@@ -151,7 +151,7 @@ func (b *snapBuilder) files(dir uint64, inos []uint64) error {
 		`SELECT i.ino, i.data_version, i.size FROM dentries d JOIN inodes i ON i.ino = d.ino WHERE d.parent = ?`,
 		`SELECT s.ino, s.name, s.ranges, s.clean FROM dentries d JOIN staging s ON s.ino = d.ino WHERE d.parent = ?`,
 		// Each inode's extents once, however many names it has in dir.
-		`SELECT e.ino, e.off, e.len, e.chunk, e.chunk_off, COALESCE(c.len, 0)
+		`SELECT e.ino, e.off, e.len, e.chunk, e.chunk_off, COALESCE(c.len, 0), c.pack, c.pack_off, c.pack_len
 			FROM extents e LEFT JOIN chunk_lens c ON c.chunk = e.chunk
 			WHERE e.ino IN (SELECT ino FROM dentries WHERE parent = ?) ORDER BY e.ino, e.off`, dir)
 	if err != nil {
@@ -217,14 +217,18 @@ func scanFiles(tx querier, want map[uint64]*SnapFile, qInode, qStaging, qExtents
 	for rows.Next() {
 		var ino uint64
 		var e SnapExtent
-		var id []byte
-		if err := rows.Scan(&ino, &e.Off, &e.Len, &id, &e.ChunkOff, &e.ChunkLen); err != nil {
+		var id, pack []byte
+		var packOff, packLen sql.NullInt64
+		if err := rows.Scan(&ino, &e.Off, &e.Len, &id, &e.ChunkOff, &e.ChunkLen, &pack, &packOff, &packLen); err != nil {
 			return err
 		}
 		if len(id) != chunkstore.IDSize {
 			return fmt.Errorf("extent %d@%d: chunk id of %d bytes", ino, e.Off, len(id))
 		}
 		copy(e.Chunk[:], id)
+		if e.Loc, err = scanLoc(pack, packOff, packLen); err != nil {
+			return fmt.Errorf("extent %d@%d: %w", ino, e.Off, err)
+		}
 		if f := want[ino]; f != nil {
 			f.Extents = append(f.Extents, e)
 		}
@@ -289,7 +293,7 @@ func (db *DB) FileSnapshot(ctx context.Context, ino uint64) (*SnapFile, error) {
 		return scanFiles(tx, map[uint64]*SnapFile{ino: f},
 			`SELECT ino, data_version, size FROM inodes WHERE ino = ?`,
 			`SELECT ino, name, ranges, clean FROM staging WHERE ino = ?`,
-			`SELECT e.ino, e.off, e.len, e.chunk, e.chunk_off, COALESCE(c.len, 0)
+			`SELECT e.ino, e.off, e.len, e.chunk, e.chunk_off, COALESCE(c.len, 0), c.pack, c.pack_off, c.pack_len
 				FROM extents e LEFT JOIN chunk_lens c ON c.chunk = e.chunk WHERE e.ino = ? ORDER BY e.off`, ino)
 	})
 	if err != nil {

@@ -78,10 +78,12 @@ type SnapFile struct {
 }
 
 // SnapExtent is an extent with the length of its whole chunk when the
-// index knows it (0 otherwise).
+// index knows it (0 otherwise) and the chunk's location in a pack when it
+// knows one (zero Loc.Pack otherwise).
 type SnapExtent struct {
 	Extent
 	ChunkLen int64
+	Loc      chunkstore.Loc
 }
 
 // Whole reports whether e is one whole chunk.

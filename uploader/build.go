@@ -177,6 +177,14 @@ type built struct {
 
 func (a *attempt) build(ctx context.Context) (*built, error) {
 	b := &built{dirs: map[uint64]index.DirTree{}, links: map[uint64]tree.Entry{}}
+	a.known, a.recorded = map[chunkstore.ID]chunkstore.Loc{}, map[chunkstore.ID]bool{}
+	for _, f := range a.snap.Files {
+		for _, e := range f.Extents {
+			if !e.Loc.Pack.IsZero() {
+				a.known[e.Chunk] = e.Loc
+			}
+		}
+	}
 	seen := map[chunkstore.ID]bool{}
 	if _, err := a.buildDir(ctx, a.snap.Root, 0, b, seen); err != nil {
 		return nil, err
@@ -214,8 +222,16 @@ func (a *attempt) buildDir(ctx context.Context, d *index.SnapDir, depth int, b *
 			a.setLink(&ent, &e)
 			refs := a.refs[e.Ino]
 			crefs := make([]tree.ChunkRef, len(refs))
+			ent.Locs = nil
 			for i, r := range refs {
 				crefs[i] = tree.ChunkRef{ID: r.ID, Length: uint32(r.Length)}
+				l, ok, lerr := a.locOf(ctx, r)
+				if lerr != nil {
+					return chunkstore.ID{}, lerr
+				}
+				if ok {
+					ent.Locs = append(ent.Locs, tree.Loc{Ref: uint32(i), Pack: l.Pack, Off: uint64(l.Off), Len: uint32(l.Len)})
+				}
 			}
 			err = td.SetFile(ent, crefs)
 		default:
@@ -256,6 +272,38 @@ func (a *attempt) buildDir(ctx context.Context, d *index.SnapDir, depth int, b *
 	}
 	b.dirs[d.Ino] = index.DirTree{ID: id, Totals: td.Totals()}
 	return id, nil
+}
+
+// locOf returns where chunk r is in a pack (loc), and records a location
+// this round found for the index to keep with the commit.
+func (a *attempt) locOf(ctx context.Context, r chunkstore.Ref) (chunkstore.Loc, bool, error) {
+	l, ok := a.located[r.ID]
+	if ok && !a.recorded[r.ID] {
+		a.recorded[r.ID] = true
+		a.packed = append(a.packed, index.Packed{ID: r.ID, Len: r.Length, Loc: l})
+	}
+	if ok {
+		return l, true, nil
+	}
+	return a.loc(ctx, r.ID, r.Length)
+}
+
+// loc returns where chunk id, of length n, is in a pack: where this round
+// put or found it, or where the index placed it (when the snapshot was
+// taken, or now: a file read again from a newer snapshot may reuse chunks
+// the first one did not name).
+func (a *attempt) loc(ctx context.Context, id chunkstore.ID, n int64) (chunkstore.Loc, bool, error) {
+	if l, ok := a.located[id]; ok {
+		return l, true, nil
+	}
+	if l, ok := a.known[id]; ok || n > chunkstore.PackChunkMax {
+		return l, ok, nil
+	}
+	l, ok, err := a.u.db.ChunkLoc(ctx, id)
+	if ok {
+		a.known[id] = l
+	}
+	return l, ok, err
 }
 
 // oldTree returns directory dir's last committed tree (empty if none),
@@ -326,24 +374,40 @@ var errMissingChunk = errors.New("chunk missing from the store")
 // their puts succeeded moments ago and gave them a fresh modification
 // time, which garbage collection's grace period protects. A chunk the
 // round found already present is checked again, as it may be an old
-// orphan that a collection is deleting.
+// orphan that a collection is deleting. A packed chunk is checked by its
+// pack, each pack once.
 func (a *attempt) checkChunks(ctx context.Context) error {
-	g, gctx := errgroup.WithContext(ctx)
-	g.SetLimit(a.u.smallCalls())
+	keys := map[string]chunkstore.ID{} // key -> a chunk it holds
 	for id := range a.check {
 		if a.sent[id] {
 			continue
 		}
-		g.Go(func() error {
-			_, err := a.u.store.Stat(gctx, chunkstore.ChunkKey(id))
-			if errors.Is(err, chunkstore.ErrNotFound) {
-				return fmt.Errorf("check chunk %s: %w", id, errMissingChunk)
-			}
-			if err != nil {
-				return fmt.Errorf("check chunk %s: %w", id, err)
-			}
-			return nil
-		})
+		l, ok, err := a.loc(ctx, id, 0)
+		switch {
+		case err != nil:
+			return err
+		case ok:
+			keys[chunkstore.PackKey(l.Pack)] = id // once for all its chunks
+		default:
+			keys[chunkstore.ChunkKey(id)] = id
+		}
+	}
+	g, gctx := errgroup.WithContext(ctx)
+	g.SetLimit(a.u.smallCalls())
+	for key, id := range keys {
+		g.Go(func() error { return a.checkObject(gctx, id, key) })
 	}
 	return g.Wait()
+}
+
+// checkObject checks that the store holds key, which holds chunk id.
+func (a *attempt) checkObject(ctx context.Context, id chunkstore.ID, key string) error {
+	_, err := a.u.store.Stat(ctx, key)
+	if errors.Is(err, chunkstore.ErrNotFound) {
+		return fmt.Errorf("check chunk %s (%s): %w", id, key, errMissingChunk)
+	}
+	if err != nil {
+		return fmt.Errorf("check chunk %s (%s): %w", id, key, err)
+	}
+	return nil
 }

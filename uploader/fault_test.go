@@ -5,6 +5,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"slices"
 	"strings"
 	"sync"
 	"testing"
@@ -19,8 +20,8 @@ import (
 // scenario is a committed file "keep" plus queued changes: "keep" edited
 // and a new 2 MiB file "new" in a new directory.
 type scenario struct {
-	keep, new         uint64
-	keepData, newData []byte
+	keep, new, small             uint64
+	keepData, newData, smallData []byte // small: a file whose chunk goes in a pack
 }
 
 func setupScenario(f *fixture) *scenario {
@@ -32,6 +33,8 @@ func setupScenario(f *fixture) *scenario {
 	s.new = f.create(d, "new", modeReg|0o644)
 	s.newData = randBytes(11, 2<<20)
 	f.write(s.new, 0, s.newData)
+	s.small, s.smallData = f.create(d, "small", modeReg|0o644), randBytes(12, 3000)
+	f.write(s.small, 0, s.smallData)
 	edit := []byte("edited in place")
 	f.write(s.keep, 1000, edit)
 	copy(s.keepData[1000:], edit)
@@ -42,7 +45,7 @@ func setupScenario(f *fixture) *scenario {
 // the queue is empty and the remote tree holds the scenario's data.
 func (s *scenario) converged(t *testing.T, f *fixture) {
 	t.Helper()
-	if !bytes.Equal(f.read(s.keep), s.keepData) || !bytes.Equal(f.read(s.new), s.newData) {
+	if !bytes.Equal(f.read(s.keep), s.keepData) || !bytes.Equal(f.read(s.new), s.newData) || !bytes.Equal(f.read(s.small), s.smallData) {
 		t.Fatal("local data changed by a failed round")
 	}
 	f.store.Clear()
@@ -54,6 +57,7 @@ func (s *scenario) converged(t *testing.T, f *fixture) {
 	ns := loadRemote(t, f.mem)
 	wantFile(t, ns, "/keep", s.keepData)
 	wantFile(t, ns, "/dir/new", s.newData)
+	wantFile(t, ns, "/dir/small", s.smallData)
 }
 
 func TestFailureAtEachStepRollsBack(t *testing.T) {
@@ -65,6 +69,8 @@ func TestFailureAtEachStepRollsBack(t *testing.T) {
 		{"chunk put", fault.Rule{Ops: fault.OpPut, Prefix: chunkstore.ChunksPrefix, Err: fault.ErrInjected}, false},
 		{"chunk put lost reply", fault.Rule{Ops: fault.OpPut, Prefix: chunkstore.ChunksPrefix, Err: fault.ErrInjected, AfterCall: true}, false},
 		{"chunk stat", fault.Rule{Ops: fault.OpStat, Prefix: chunkstore.ChunksPrefix, Err: fault.ErrInjected}, false},
+		{"pack put", fault.Rule{Ops: fault.OpPut, Prefix: chunkstore.PacksPrefix, Err: fault.ErrInjected}, false},
+		{"pack put lost reply", fault.Rule{Ops: fault.OpPut, Prefix: chunkstore.PacksPrefix, Err: fault.ErrInjected, AfterCall: true}, false},
 		{"tree put", fault.Rule{Ops: fault.OpPut, Prefix: chunkstore.TreesPrefix, Err: fault.ErrInjected}, false},
 		{"commit put", fault.Rule{Ops: fault.OpPut, Prefix: chunkstore.CommitsPrefix, Err: fault.ErrInjected}, false},
 		{"head get", fault.Rule{Ops: fault.OpGet, Prefix: chunkstore.HeadKey, Err: fault.ErrInjected}, false},
@@ -93,6 +99,11 @@ func TestFailureAtEachStepRollsBack(t *testing.T) {
 			orphans, err := f.db.OrphanCandidates(f.ctx)
 			if err != nil || (c.name != "head get" && len(orphans) == 0) {
 				t.Fatalf("orphan candidates %v, %v", orphans, err)
+			}
+			if c.rule.Prefix == chunkstore.PacksPrefix && !slices.ContainsFunc(orphans, func(o index.OrphanCandidate) bool {
+				return strings.HasPrefix(o.Key, chunkstore.PacksPrefix)
+			}) {
+				t.Fatalf("the pack of the failed round is no orphan candidate: %v", orphans)
 			}
 			h1 := f.head()
 			s.converged(t, f)

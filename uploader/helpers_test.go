@@ -76,7 +76,7 @@ func (f *fixture) open() {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { db.Close() })
-	c, err := cache.Open(filepath.Join(f.dir, "cache"), 1<<30, f.hooked, log.Named("cache"))
+	c, err := cache.Open(filepath.Join(f.dir, "cache"), 1<<30, f.hooked, log.Named("cache"), cache.WithLocator(db.ChunkLoc))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -307,7 +307,7 @@ func loadRemote(t *testing.T, s chunkstore.Store) map[string]remoteFile {
 		t.Fatal(err)
 	}
 	defer db.Close()
-	c, err := cache.Open(filepath.Join(tmp, "cache"), 1<<30, s, log)
+	c, err := cache.Open(filepath.Join(tmp, "cache"), 1<<30, s, log, cache.WithLocator(db.ChunkLoc))
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -109,18 +109,22 @@ func (u *Uploader) roundOnce(ctx context.Context, urgent bool) (*attempt, error)
 
 // attempt is the state of one round.
 type attempt struct {
-	u       *Uploader
-	items   []index.DirtyItem // the entries taken
-	snap    *index.Snapshot
-	res     RoundResult
-	stats   tree.Stats                  // the volume's totals in the commit made, or in the head kept
-	written []string                    // keys written: orphan candidates if the round fails
-	refs    map[uint64][]chunkstore.Ref // resolved content of every file in the snapshot
-	content []index.FileContent         // files chunked this round
-	check   map[chunkstore.ID]bool      // chunks the new entries reference
-	sent    map[chunkstore.ID]bool      // chunks this round put
-	failed  map[uint64]error            // files that failed on their own
-	busy    map[uint64]bool             // files still being written: left queued, unread
+	u        *Uploader
+	items    []index.DirtyItem // the entries taken
+	snap     *index.Snapshot
+	res      RoundResult
+	stats    tree.Stats                       // the volume's totals in the commit made, or in the head kept
+	written  []string                         // keys written: orphan candidates if the round fails
+	refs     map[uint64][]chunkstore.Ref      // resolved content of every file in the snapshot
+	content  []index.FileContent              // files chunked this round
+	check    map[chunkstore.ID]bool           // chunks the new entries reference
+	sent     map[chunkstore.ID]bool           // chunks this round put
+	located  map[chunkstore.ID]chunkstore.Loc // packed chunks: put in packs by this round, or found in one
+	known    map[chunkstore.ID]chunkstore.Loc // packed chunks the snapshot's extents place
+	packed   []index.Packed                   // located chunks the new entries name, for the index
+	recorded map[chunkstore.ID]bool           // the chunks in packed
+	failed   map[uint64]error                 // files that failed on their own
+	busy     map[uint64]bool                  // files still being written: left queued, unread
 	// finishPending: head moved past this machine's pending commit (its
 	// swap succeeded, then another device committed on top): the round
 	// only records the pending commit, if its trees are still the
@@ -227,9 +231,13 @@ func (a *attempt) cutAndUpload(ctx context.Context) error {
 	}
 	st, uerr := ups.Wait()
 	cut := ups.IDs()
+	a.located = ups.Located()
 	for _, id := range cut {
-		a.written = append(a.written, chunkstore.ChunkKey(id))
+		if _, ok := a.located[id]; !ok {
+			a.written = append(a.written, chunkstore.ChunkKey(id))
+		}
 	}
+	a.written = append(a.written, ups.PackKeys()...)
 	// What was cut and not uploaded is cut again by the next round, from
 	// the staging files; a chunk left dirty would stay cached for good.
 	if n := a.u.cache.DiscardDirty(cut); n > 0 {
@@ -399,7 +407,7 @@ func (a *attempt) apply(ctx context.Context, commitID chunkstore.ID, b *built) e
 		}
 	}
 	r, err := u.db.ApplyCommit(ctx, index.Applied{Commit: commitID, Dirs: b.dirs, Files: a.content, Items: items,
-		Links: b.links, Unlinked: b.unlinked})
+		Links: b.links, Unlinked: b.unlinked, Packed: a.packed})
 	if err != nil {
 		return err
 	}
@@ -424,6 +432,8 @@ func (a *attempt) apply(ctx context.Context, commitID chunkstore.ID, b *built) e
 	u.stats.chunks.UploadedBytes += a.res.Chunks.UploadedBytes
 	u.stats.chunks.Present += a.res.Chunks.Present
 	u.stats.chunks.PresentBytes += a.res.Chunks.PresentBytes
+	u.stats.chunks.Packs += a.res.Chunks.Packs
+	u.stats.chunks.Packed += a.res.Chunks.Packed
 	u.mu.Unlock()
 	return nil
 }

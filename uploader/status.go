@@ -29,6 +29,9 @@ type Status struct {
 	BytesUploaded  int64 `json:"bytes_uploaded"`
 	ChunksPresent  int   `json:"chunks_present"`
 	BytesPresent   int64 `json:"bytes_present"`
+	// Of the chunks uploaded, those put in packs, and the packs put.
+	ChunksPacked int `json:"chunks_packed"`
+	Packs        int `json:"packs"`
 
 	Cache CacheStatus `json:"cache"`
 }
@@ -86,6 +89,7 @@ func (u *Uploader) Status(ctx context.Context) (Status, error) {
 	}
 	s.ChunksUploaded, s.BytesUploaded = c.chunks.Uploaded, c.chunks.UploadedBytes
 	s.ChunksPresent, s.BytesPresent = c.chunks.Present, c.chunks.PresentBytes
+	s.ChunksPacked, s.Packs = c.chunks.Packed, c.chunks.Packs
 	cu := u.cache.Usage()
 	s.Cache = CacheStatus{Limit: cu.Limit, Used: cu.Used, Chunks: cu.Chunks, DirtyChunks: cu.DirtyChunks,
 		DirtyBytes: cu.DirtyBytes, Pins: cu.Pins, Hits: cu.Hits, Misses: cu.Misses, Evicted: cu.Evicted,

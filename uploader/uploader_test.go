@@ -280,6 +280,7 @@ func TestRunSyncNowAndWaitCommitted(t *testing.T) {
 
 	// A permanent failure is reported by SyncNow and WaitCommitted.
 	f.store.FailPrefix(fault.OpPut, chunkstore.ChunksPrefix, &chunkstore.Permanent{Err: errors.New("403 forbidden")})
+	f.store.FailPrefix(fault.OpPut, chunkstore.PacksPrefix, &chunkstore.Permanent{Err: errors.New("403 forbidden")})
 	z := f.create(index.RootIno, "z", modeReg|0o644)
 	f.write(z, 0, []byte("never"))
 	if err := f.up.SyncNow(deadline); err == nil {

@@ -31,6 +31,7 @@ package cache
 
 import (
 	"container/list"
+	"context"
 	"errors"
 	"fmt"
 	"os"
@@ -66,6 +67,15 @@ func WithPrefetchConcurrency(n int) Option { return func(c *Cache) { c.prefetchC
 // WithUploadConcurrency bounds the parallel uploads of one Upload call.
 func WithUploadConcurrency(n int) Option { return func(c *Cache) { c.uploadConc = max(n, 1) } }
 
+// Locator returns where chunk id is in a pack (chunkstore pack.go), ok
+// false when it is an object of its own. The index is one.
+type Locator func(ctx context.Context, id chunkstore.ID) (l chunkstore.Loc, ok bool, err error)
+
+// WithLocator makes the cache read the chunks l places from their packs,
+// and Uploads put small chunks in packs (and count one l places as
+// present). Without a locator every chunk is an object of its own.
+func WithLocator(l Locator) Option { return func(c *Cache) { c.locate = l } }
+
 type entry struct {
 	id    chunkstore.ID
 	size  int64
@@ -82,6 +92,7 @@ type Cache struct {
 	log          *zap.Logger
 	prefetchConc int
 	uploadConc   int
+	locate       Locator // nil: no packs
 	group        singleflight.Group
 	// writeFile writes a new file; tests replace it to simulate ENOSPC.
 	writeFile func(name string, data []byte, sync bool) error

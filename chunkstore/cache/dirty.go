@@ -132,6 +132,8 @@ type UploadStats struct {
 	// Present chunks were already in the store, and their stored size.
 	Present      int
 	PresentBytes int64
+	// Packs put, holding Packed of the uploaded chunks.
+	Packs, Packed int
 	// Bases are the chunks that the deltas put depend on (SetBase).
 	Bases []chunkstore.ID
 }
@@ -169,6 +171,9 @@ type Uploads struct {
 	ids     []chunkstore.ID // every distinct chunk added, in order
 	sent    []chunkstore.ID // the chunks put (not found present)
 	skipped bool            // a chunk was added after ctx was done
+	pack    *packBuf        // the pack being filled (nil: none)
+	packs   []string        // keys of the packs whose put started
+	located map[chunkstore.ID]chunkstore.Loc
 
 	slots *semaphore.Weighted // the upload concurrency, in units (smallPerSlot)
 }
@@ -178,7 +183,7 @@ func (c *Cache) StartUpload(ctx context.Context) *Uploads {
 	g, gctx := errgroup.WithContext(ctx)
 	units := int64(c.uploadConc) * smallPerSlot
 	return &Uploads{c: c, ctx: ctx, g: g, gctx: gctx, seen: map[chunkstore.ID]bool{},
-		slots: semaphore.NewWeighted(units)}
+		located: map[chunkstore.ID]chunkstore.Loc{}, slots: semaphore.NewWeighted(units)}
 }
 
 // smallPerSlot is how many uploads of small chunks (at most directPutMax,
@@ -218,6 +223,9 @@ func (u *Uploads) add(id chunkstore.ID, plain, buf []byte) error {
 		return u.stoppedLocked()
 	}
 	u.mu.Unlock()
+	if u.c.locate != nil && plain != nil && len(plain) <= chunkstore.PackChunkMax {
+		return u.addPacked(id, plain, buf)
+	}
 	units := int64(smallPerSlot)
 	if putsDirectly(plain) {
 		units = 1
@@ -258,9 +266,17 @@ func (u *Uploads) stoppedLocked() error {
 	return fmt.Errorf("upload stopped: %w", context.Cause(u.gctx))
 }
 
-// Wait waits for the uploads started and returns their stats and the first
-// error. After a failure Wait still waits for every upload in flight.
+// Wait sends the pack being filled, waits for the uploads started and
+// returns their stats and the first error. After a failure Wait still
+// waits for every upload in flight.
 func (u *Uploads) Wait() (UploadStats, error) {
+	u.mu.Lock()
+	p := u.pack
+	u.pack = nil
+	u.mu.Unlock()
+	if p != nil {
+		u.sendPack(p) // a failure is the group's, or ctx's (skipped)
+	}
 	err := u.g.Wait()
 	u.mu.Lock()
 	defer u.mu.Unlock()

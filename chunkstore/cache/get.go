@@ -115,6 +115,12 @@ func (c *Cache) fetchStore(ctx context.Context, id chunkstore.ID, deltaOK bool) 
 	c.mu.Lock()
 	c.misses++
 	c.mu.Unlock()
+	if l, ok, err := c.packed(ctx, id); err != nil || ok {
+		if err != nil {
+			return nil, fmt.Errorf("cache fetch %s: %w", id, err)
+		}
+		return c.fetchPacked(ctx, id, l)
+	}
 	stored, _, err := c.store.Get(ctx, chunkstore.ChunkKey(id))
 	if err != nil {
 		return nil, fmt.Errorf("cache fetch %s from %s: %w", id, c.store, err)
@@ -132,6 +138,30 @@ func (c *Cache) fetchStore(ctx context.Context, id chunkstore.ID, deltaOK bool) 
 	}
 	if err != nil {
 		c.log.Error("chunk from the store failed verification", zap.Stringer("chunk", id), zap.Error(err))
+		return nil, fmt.Errorf("cache fetch %s from %s: %w", id, c.store, err)
+	}
+	if err := c.insertClean(id, plain); err != nil {
+		c.log.Warn("chunk not cached", zap.Stringer("chunk", id), zap.Error(err))
+	}
+	return plain, nil
+}
+
+// packed returns where id is in a pack, if the locator knows.
+func (c *Cache) packed(ctx context.Context, id chunkstore.ID) (chunkstore.Loc, bool, error) {
+	if c.locate == nil {
+		return chunkstore.Loc{}, false, nil
+	}
+	return c.locate(ctx, id)
+}
+
+// fetchPacked downloads, verifies and caches id from its pack.
+func (c *Cache) fetchPacked(ctx context.Context, id chunkstore.ID, l chunkstore.Loc) ([]byte, error) {
+	plain, err := chunkstore.GetPacked(ctx, c.store, id, l)
+	if err != nil {
+		if errors.Is(err, chunkstore.ErrCorrupt) {
+			c.log.Error("chunk from a pack failed verification", zap.Stringer("chunk", id), zap.Stringer("pack", l.Pack),
+				zap.Int64("offset", l.Off), zap.Error(err))
+		}
 		return nil, fmt.Errorf("cache fetch %s from %s: %w", id, c.store, err)
 	}
 	if err := c.insertClean(id, plain); err != nil {

@@ -11,7 +11,7 @@ import (
 
 // ReadRange returns n bytes at off of chunk id's plaintext (fewer at its
 // end), verified against id, for a random reader. A chunk in memory or on
-// disk is read from there. Otherwise, when the store keeps object metadata,
+// disk is read from there, and a packed one (of one group) whole. Otherwise, when the store keeps object metadata,
 // only the 256 KiB groups that cover the range are fetched, with one
 // ranged GET, and checked with the chunk's outboard
 // (chunkstore.VerifyGroups); nothing is cached on disk, as a sequential
@@ -26,7 +26,17 @@ func (c *Cache) ReadRange(ctx context.Context, id chunkstore.ID, off, n int64) (
 	c.mu.Lock()
 	cached := c.entries[id] != nil
 	c.mu.Unlock()
-	if _, inMem := c.mem.get(id); inMem || cached || !chunkstore.KeepsMeta(c.store) {
+	_, inMem := c.mem.get(id)
+	if !inMem && !cached {
+		// A packed chunk is one group: its fetch is the whole of it.
+		if _, ok, err := c.packed(ctx, id); err != nil || ok {
+			if err != nil {
+				return nil, false, fmt.Errorf("cache fetch %s: %w", id, err)
+			}
+			cached = true
+		}
+	}
+	if inMem || cached || !chunkstore.KeepsMeta(c.store) {
 		data, err := c.View(ctx, id)
 		return clip(data, off, n), false, err
 	}

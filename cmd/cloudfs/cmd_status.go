@@ -129,8 +129,9 @@ func printStatus(w io.Writer, st *statusReply, now time.Time) error {
 	if st.LastError != "" {
 		row("last error", "%s", st.LastError)
 	}
-	row("chunks", "%d uploaded (%s; %d as deltas of the chunks they replaced), %d already present (%s)",
-		st.ChunksUploaded, human(st.BytesUploaded), st.Cache.Deltas, st.ChunksPresent, human(st.BytesPresent))
+	row("chunks", "%d uploaded (%s; %d as deltas of the chunks they replaced, %d in %s), %d already present (%s)",
+		st.ChunksUploaded, human(st.BytesUploaded), st.Cache.Deltas, st.ChunksPacked, plural(st.Packs, "pack"),
+		st.ChunksPresent, human(st.BytesPresent))
 	c := st.Cache
 	row("cache", "%s of %s in %s; %d not yet uploaded (%s); %d pinned", human(c.Used), human(c.Limit),
 		plural(c.Chunks, "chunk"), c.DirtyChunks, human(c.DirtyBytes), c.Pins)

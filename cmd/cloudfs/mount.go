@@ -216,7 +216,7 @@ func mountAndServe(f mountFlags, remote, mnt string, n *notifier) error {
 	}
 	load := bucket.NewLoader(store)
 	chunks, err := cache.Open(filepath.Join(cacheDir, "chunks"), cacheSize, store, log.Named("cache"),
-		cache.WithPrefetchConcurrency(8), cache.WithMemoryLimit(chunkMemory))
+		cache.WithPrefetchConcurrency(8), cache.WithMemoryLimit(chunkMemory), cache.WithLocator(idx.ChunkLoc))
 	if err != nil {
 		return fmt.Errorf("cache dir %s: %w", cacheDir, err)
 	}

@@ -18,8 +18,8 @@ var ErrUnreachable = errors.New("object reachable from head is missing or corrup
 
 // CheckReachable walks everything reachable from head: every commit
 // through its parents, every tree and manifest (read and verified against
-// its id), and checks that every chunk they name exists, and the base of
-// every chunk stored as a delta. A store
+// its id), and checks that every chunk they name exists (a packed one:
+// inside its pack), and the base of every chunk stored as a delta. A store
 // without head passes. It returns nil, or the problems found (each
 // wrapping ErrUnreachable), or the first store error that is not a missing
 // object. Tests run it after every commit; it reads the whole history.
@@ -28,7 +28,8 @@ func CheckReachable(ctx context.Context, s chunkstore.Store) error {
 	if err != nil || !ok {
 		return err
 	}
-	w := &walker{store: s, load: NewLoader(s), seen: map[chunkstore.ID]bool{}, chunks: map[chunkstore.ID]bool{}}
+	w := &walker{store: s, load: NewLoader(s), seen: map[chunkstore.ID]bool{}, chunks: map[chunkstore.ID]bool{},
+		packed: map[chunkstore.ID]packedAt{}}
 	commits := []chunkstore.ID{head}
 	for len(commits) > 0 {
 		id := commits[0]
@@ -52,6 +53,9 @@ func CheckReachable(ctx context.Context, s chunkstore.Store) error {
 	if err := w.statChunks(ctx); err != nil {
 		return err
 	}
+	if err := w.statPacks(ctx); err != nil {
+		return err
+	}
 	return errors.Join(w.problems...)
 }
 
@@ -59,11 +63,13 @@ func CheckReachable(ctx context.Context, s chunkstore.Store) error {
 const walkConcurrency = 8
 
 type walker struct {
-	store    chunkstore.Store
-	load     *Loader
-	seen     map[chunkstore.ID]bool // trees, manifests and commits visited
-	chunks   map[chunkstore.ID]bool
-	mu       sync.Mutex // guards problems during statChunks
+	store  chunkstore.Store
+	load   *Loader
+	seen   map[chunkstore.ID]bool     // trees, manifests and commits visited
+	chunks map[chunkstore.ID]bool     // chunks that are objects of their own
+	packed map[chunkstore.ID]packedAt // packed chunks
+	mu     sync.Mutex                 // guards problems during statChunks
+
 	problems []error
 }
 
@@ -112,16 +118,65 @@ func (w *walker) tree(ctx context.Context, id chunkstore.ID, path string) error 
 				w.problems = append(w.problems, fmt.Errorf("manifest %s (%s%s) holds %d bytes, entry says %d: %w",
 					e.Manifest, path, e.Name, m.Size(), e.Size, ErrUnreachable))
 			}
-			for _, c := range m.Chunks {
-				w.chunks[c.ID] = true
+			if err := tree.CheckLocs(e.Locs, m.Chunks); err != nil {
+				w.missing(err, "locations of %s%s", path, e.Name)
+				continue
 			}
+			w.addChunks(&e, m.Chunks, path)
 		default:
-			for _, c := range e.Chunks {
-				w.chunks[c.ID] = true
-			}
+			w.addChunks(&e, e.Chunks, path)
 		}
 	}
 	return nil
+}
+
+// packedAt is a packed chunk's location and a path that names it.
+type packedAt struct {
+	loc  chunkstore.Loc
+	path string
+}
+
+// addChunks records the chunks refs of file entry e, at their locations.
+func (w *walker) addChunks(e *tree.Entry, refs []tree.ChunkRef, path string) {
+	locs := e.Locs
+	for i, c := range refs {
+		if len(locs) > 0 && int(locs[0].Ref) == i {
+			w.packed[c.ID] = packedAt{loc: locs[0].ChunkLoc(), path: path + e.Name}
+			locs = locs[1:]
+			continue
+		}
+		w.chunks[c.ID] = true
+	}
+}
+
+// statPacks checks that every pack named exists and holds the bytes of
+// each location in it.
+func (w *walker) statPacks(ctx context.Context) error {
+	byPack := map[chunkstore.ID][]chunkstore.ID{}
+	for id, p := range w.packed {
+		byPack[p.loc.Pack] = append(byPack[p.loc.Pack], id)
+	}
+	g, gctx := errgroup.WithContext(ctx)
+	g.SetLimit(walkConcurrency)
+	for pack, ids := range byPack {
+		g.Go(func() error {
+			info, err := w.store.Stat(gctx, chunkstore.PackKey(pack))
+			if err != nil {
+				if !w.missing(err, "pack %s (%s)", pack, w.packed[ids[0]].path) {
+					return err
+				}
+				return nil
+			}
+			for _, id := range ids {
+				if p := w.packed[id]; p.loc.Off+p.loc.Len > info.Size {
+					w.missing(fmt.Errorf("%w: pack of %d bytes", chunkstore.ErrCorrupt, info.Size),
+						"chunk %s at %d+%d in pack %s (%s)", id, p.loc.Off, p.loc.Len, pack, p.path)
+				}
+			}
+			return nil
+		})
+	}
+	return g.Wait()
 }
 
 // statChunks checks that every chunk found exists, and that the base of

@@ -90,10 +90,33 @@ func TestVolumeLostRace(t *testing.T) {
 	}
 }
 
+// TestVolumeUpgrade: a format-2 volume is read by ReadVolume as it is,
+// and raised to the current format by the first LoadOrInitVolume, keeping
+// its chunker; a second machine's raise that lost the race reads the
+// winner's settings.
+func TestVolumeUpgrade(t *testing.T) {
+	ctx := context.Background()
+	s := mem.New("v2")
+	old := `{"format": 2, "hash": "blake3-256", "compression": "zstd", "chunker": {"polynomial": "3da3358b4dc173", "min_size": 524288, "max_size": 8388608, "average_bits": 20}}`
+	if _, err := s.Put(ctx, chunkstore.VolumeKey, []byte(old), chunkstore.Cond{}); err != nil {
+		t.Fatal(err)
+	}
+	if v, err := bucket.ReadVolume(ctx, s); err != nil || v.Format != 2 {
+		t.Fatalf("ReadVolume of a format-2 volume: %+v, %v", v, err)
+	}
+	v, err := bucket.LoadOrInitVolume(ctx, s, chunkstore.Params{})
+	if err != nil || v.Format != chunkstore.FormatVersion || v.Chunker.Pol != 0x3da3358b4dc173 || v.Chunker.AverageBits != 20 {
+		t.Fatalf("LoadOrInitVolume of a format-2 volume: %+v, %v", v, err)
+	}
+	if again, err := bucket.ReadVolume(ctx, s); err != nil || again != v {
+		t.Fatalf("settings after the raise: %+v, %v; want %+v", again, err, v)
+	}
+}
+
 func TestVolumeRejectsUnknown(t *testing.T) {
 	ctx := context.Background()
 	for _, tc := range []struct{ name, json, want string }{
-		{"future format", `{"format": 3, "hash": "blake3-256", "compression": "zstd", "chunker": {"polynomial": "3da3358b4dc173", "min_size": 524288, "max_size": 8388608, "average_bits": 20}}`, "format version 3"},
+		{"future format", `{"format": 4, "hash": "blake3-256", "compression": "zstd", "chunker": {"polynomial": "3da3358b4dc173", "min_size": 524288, "max_size": 8388608, "average_bits": 20}}`, "format version 4"},
 		{"old format", `{"format": 1, "hash": "blake3-256", "compression": "zstd", "chunker": {"polynomial": "3da3358b4dc173", "min_size": 524288, "max_size": 8388608, "average_bits": 20}}`, "earlier"},
 		{"other hash", `{"format": 2, "hash": "sha256", "compression": "zstd", "chunker": {"polynomial": "3da3358b4dc173", "min_size": 524288, "max_size": 8388608, "average_bits": 20}}`, "sha256"},
 		{"bad polynomial", `{"format": 2, "hash": "blake3-256", "compression": "zstd", "chunker": {"polynomial": "2", "min_size": 524288, "max_size": 8388608}}`, "polynomial"},

@@ -55,7 +55,7 @@
 //
 //	name     string (1..255 bytes, no '/' or NUL, not "." or "..")
 //	type     byte (Type)
-//	flags    byte: 1 xattrs, 2 manifest, 4 link; other bits zero
+//	flags    byte: 1 xattrs, 2 manifest, 4 link, 8 packed; other bits zero
 //	mode     varint (permission bits with setuid, setgid, sticky: <= 0o7777)
 //	uid, gid varint (<= 2^32-1)
 //	mtime    zig-zag varint, nanoseconds since the Unix epoch
@@ -68,6 +68,13 @@
 //	xattrs   if flag 1: count (>= 1), then (name string, value string)
 //	         sorted by name, names unique
 //	link     if flag 4: LinkID (non-zero), then the link count (>= 2)
+//	packed   if flag 8 (files with chunks only): count (>= 1) of locations
+//	         (ref, pack ID, offset, length), refs ascending and unique:
+//	         chunk number ref of the file is in that pack (chunkstore
+//	         pack.go), at most chunkstore.PackChunkMax bytes
+//
+// Flag 8 came with volume format 3 (packs); the objects' version byte stays
+// 2, as a version-2 object without the flag means what it always meant.
 //
 // A tree is the header, an entry count and the entries. A manifest is the
 // header, a count (> MaxInlineChunks) and the refs. A commit is described in

@@ -13,13 +13,15 @@ const (
 	flagXattrs   = 1 << 0
 	flagManifest = 1 << 1
 	flagLink     = 1 << 2
-	flagsKnown   = flagXattrs | flagManifest | flagLink
+	flagPacked   = 1 << 3
+	flagsKnown   = flagXattrs | flagManifest | flagLink | flagPacked
 )
 
 const (
 	minEntrySize = 8  // name "x", type, flags, mode, uid, gid, mtime
 	minRefSize   = 33 // ID and a one-byte length
 	minXattrSize = 3  // one-byte name and an empty value
+	minLocSize   = 35 // ref, pack ID, offset and length of one byte each
 )
 
 // initialEntries and initialRefs are the capacities decoders start from
@@ -74,6 +76,7 @@ func Encode(t *Tree) ([]byte, chunkstore.ID, error) {
 		if e.LinkID != 0 {
 			size += binary.MaxVarintLen64 + binary.MaxVarintLen32
 		}
+		size += 48 * len(e.Locs)
 		for _, x := range e.Xattrs {
 			size += 6 + len(x.Name) + len(x.Value)
 		}
@@ -101,6 +104,9 @@ func appendEntry(b []byte, e *Entry) []byte {
 	}
 	if e.LinkID != 0 {
 		flags |= flagLink
+	}
+	if len(e.Locs) > 0 {
+		flags |= flagPacked
 	}
 	b = appendString(b, e.Name)
 	b = append(b, byte(e.Type), flags)
@@ -131,6 +137,15 @@ func appendEntry(b []byte, e *Entry) []byte {
 	if flags&flagLink != 0 {
 		b = binary.AppendUvarint(b, e.LinkID)
 		b = binary.AppendUvarint(b, uint64(e.Nlink))
+	}
+	if flags&flagPacked != 0 {
+		b = binary.AppendUvarint(b, uint64(len(e.Locs)))
+		for _, l := range e.Locs {
+			b = binary.AppendUvarint(b, uint64(l.Ref))
+			b = append(b, l.Pack[:]...)
+			b = binary.AppendUvarint(b, l.Off)
+			b = binary.AppendUvarint(b, uint64(l.Len))
+		}
 	}
 	return b
 }
@@ -234,6 +249,24 @@ func (r *reader) entry(e *Entry, refs []ChunkRef) []ChunkRef {
 			r.fail("link flag with link id 0")
 		}
 		e.Nlink = r.uint32("link count")
+	}
+	if flags&flagPacked != 0 {
+		if flags&flagManifest == 0 && len(e.Chunks) == 0 || e.Type != TypeFile {
+			r.fail("packed flag on an entry without chunks")
+		}
+		n := r.count(minLocSize)
+		if r.err == nil && n == 0 {
+			r.fail("packed flag with no locations")
+		}
+		if r.err == nil {
+			e.Locs = make([]Loc, 0, min(n, initialRefs))
+		}
+		for i := 0; i < n && r.err == nil; i++ {
+			ref := r.uint32("location ref")
+			pack := r.id()
+			off := r.uvarint()
+			e.Locs = append(e.Locs, Loc{Ref: ref, Pack: pack, Off: off, Len: r.uint32("location length")})
+		}
 	}
 	return refs
 }

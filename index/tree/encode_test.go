@@ -19,7 +19,8 @@ func sampleTree() *Tree {
 	return &Tree{Entries: []Entry{
 		{Name: "a.txt", Type: TypeFile, Mode: 0o644, UID: 1000, GID: 1000, MtimeNs: 1_700_000_000_123_456_789,
 			Size: 10, Chunks: []ChunkRef{{id("c1"), 4}, {id("c2"), 6}}, LinkID: 42, Nlink: 3},
-		{Name: "big.iso", Type: TypeFile, Mode: 0o600, Size: 1 << 40, Manifest: id("m"), ManifestChunks: 1 << 20},
+		{Name: "big.iso", Type: TypeFile, Mode: 0o600, Size: 1 << 40, Manifest: id("m"), ManifestChunks: 1 << 20,
+			Locs: []Loc{{Ref: 1<<20 - 1, Pack: id("p2"), Off: 4 << 20, Len: 200}}},
 		{Name: "bin", Type: TypeDir, Mode: 0o755 | 0o1000, Subtree: id("t"), Totals: Stats{Files: 7, Dirs: 2, Bytes: 1 << 33, Chunks: 9000},
 			Xattrs: []Xattr{{"user.a", []byte("1")}, {"user.b", nil}}},
 		{Name: "cat", Type: TypeSymlink, Mode: 0o777, Target: "bin/cat", LinkID: 1 << 63, Nlink: 1<<32 - 1},
@@ -29,6 +30,8 @@ func sampleTree() *Tree {
 		{Name: "link", Type: TypeSymlink, Mode: 0o777, Target: "../x/y"},
 		{Name: "sock", Type: TypeSocket, Mode: 0o755, UID: 1<<32 - 1},
 		{Name: "tty", Type: TypeCharDev, Mode: 0o620, Rdev: 4<<8 | 1},
+		{Name: "small", Type: TypeFile, Mode: 0o644, Size: 30, Chunks: []ChunkRef{{id("s1"), 10}, {id("s2"), 20}},
+			Locs: []Loc{{Ref: 0, Pack: id("p"), Off: 0, Len: 11}, {Ref: 1, Pack: id("p"), Off: 11, Len: 9}}},
 		{Name: "ü\xff", Type: TypeFile, Mode: 0o644},
 	}}
 }
@@ -151,6 +154,20 @@ func TestEncodeInvalid(t *testing.T) {
 		"huge xattr value":   {f(func(e *Entry) { e.Xattrs = []Xattr{{"user.a", make([]byte, MaxXattrValueLen+1)}} })},
 		"long xattr name":    {f(func(e *Entry) { e.Xattrs = []Xattr{{strings.Repeat("x", 256), nil}} })},
 		"socket with chunks": {{Name: "s", Type: TypeSocket, Chunks: []ChunkRef{{id("c"), 1}}}},
+		"loc past refs":      {f(func(e *Entry) { e.Locs = []Loc{{Ref: 1, Pack: id("p"), Len: 4}} })},
+		"loc zero pack":      {f(func(e *Entry) { e.Locs = []Loc{{Ref: 0, Len: 4}} })},
+		"loc zero length":    {f(func(e *Entry) { e.Locs = []Loc{{Ref: 0, Pack: id("p")}} })},
+		"loc longer":         {f(func(e *Entry) { e.Locs = []Loc{{Ref: 0, Pack: id("p"), Len: 5}} })},
+		"loc past pack":      {f(func(e *Entry) { e.Locs = []Loc{{Ref: 0, Pack: id("p"), Off: chunkstore.MaxPackSize - 3, Len: 4}} })},
+		"loc of big chunk": {{Name: "f", Type: TypeFile, Size: 1 << 20, Chunks: []ChunkRef{{id("c"), 1 << 20}},
+			Locs: []Loc{{Ref: 0, Pack: id("p"), Len: 100}}}},
+		"locs unsorted": {{Name: "f", Type: TypeFile, Size: 2, Chunks: []ChunkRef{{id("c"), 1}, {id("d"), 1}},
+			Locs: []Loc{{Ref: 1, Pack: id("p"), Len: 2}, {Ref: 0, Pack: id("p"), Len: 2}}}},
+		"loc on a symlink": {{Name: "l", Type: TypeSymlink, Target: "x", Locs: []Loc{{Ref: 0, Pack: id("p"), Len: 2}}}},
+		"manifest loc past": {f(func(e *Entry) {
+			e.Chunks, e.Manifest, e.ManifestChunks, e.Size = nil, id("m"), 65, 1000
+			e.Locs = []Loc{{Ref: 65, Pack: id("p"), Len: 2}}
+		})},
 	}
 	for name, entries := range tests {
 		t.Run(name, func(t *testing.T) {

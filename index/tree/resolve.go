@@ -200,7 +200,9 @@ func sameVersion(a, b *Entry, attrsOnlyForDirs bool) bool {
 }
 
 // sameContentOf compares what e's data is, as sameContent does, but
-// ignores the hard link (link id and count), which follows the content.
+// ignores the hard link (link id and count), which follows the content,
+// and where packed chunks are: the same chunks in other packs are the same
+// data.
 func (e *Entry) sameContentOf(o *Entry) bool {
 	return e.Type == o.Type && e.Size == o.Size && e.Manifest == o.Manifest &&
 		e.ManifestChunks == o.ManifestChunks && e.Subtree == o.Subtree && e.Totals == o.Totals &&

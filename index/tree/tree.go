@@ -73,6 +73,24 @@ type ChunkRef struct {
 	Length uint32
 }
 
+// Loc says where one of a file's chunks is when it is in a pack rather
+// than an object of its own (chunkstore.Loc): bytes [Off, Off+Len) of pack
+// Pack hold the stored form of the file's chunk number Ref (in its inline
+// chunk list or its manifest). Locations are in the entry, never in a
+// manifest, so that equal content has one manifest whatever pack a machine
+// put its chunks in.
+type Loc struct {
+	Ref  uint32
+	Pack chunkstore.ID
+	Off  uint64
+	Len  uint32
+}
+
+// ChunkLoc returns l as a chunkstore.Loc.
+func (l Loc) ChunkLoc() chunkstore.Loc {
+	return chunkstore.Loc{Pack: l.Pack, Off: int64(l.Off), Len: int64(l.Len)}
+}
+
 // Xattr is one extended attribute.
 type Xattr struct {
 	Name  string
@@ -85,7 +103,8 @@ type Xattr struct {
 //   - TypeFile: Size, and either Chunks (at most MaxInlineChunks refs whose
 //     lengths sum to Size) or Manifest with ManifestChunks (the file has
 //     more chunks, that many; Size is their total). An empty file has
-//     neither.
+//     neither. Locs, sorted by Ref and unique, place the packed ones
+//     among those chunks; a chunk without one is an object of its own.
 //   - TypeDir: Subtree, the ID of the directory's tree (never zero), and
 //     Totals, what that subtree holds (Totals.Dirs >= 1: itself).
 //   - TypeSymlink: Target (1..MaxTargetLen bytes).
@@ -114,6 +133,7 @@ type Entry struct {
 	Xattrs         []Xattr // sorted by Name, unique
 	Target         string
 	Chunks         []ChunkRef
+	Locs           []Loc // packed chunks among Chunks or the manifest's
 	Manifest       chunkstore.ID
 	ManifestChunks uint64 // the number of chunk refs in Manifest
 	Subtree        chunkstore.ID
@@ -174,7 +194,7 @@ func (e *Entry) check() error {
 	if e.Mode&^ModeMask != 0 {
 		return fmt.Errorf("%w: mode %#o has bits outside %#o", ErrInvalid, e.Mode, ModeMask)
 	}
-	if e.Type != TypeFile && (e.Size != 0 || len(e.Chunks) != 0 || !e.Manifest.IsZero() || e.ManifestChunks != 0) {
+	if e.Type != TypeFile && (e.Size != 0 || len(e.Chunks) != 0 || len(e.Locs) != 0 || !e.Manifest.IsZero() || e.ManifestChunks != 0) {
 		return fmt.Errorf("%w: %s with size, chunks or manifest", ErrInvalid, e.Type)
 	}
 	if (e.Type == TypeDir) == e.Subtree.IsZero() {
@@ -215,7 +235,7 @@ func (e *Entry) checkContent() error {
 			// More than MaxInlineChunks chunks of at least one byte each.
 			return fmt.Errorf("%w: file of %d bytes with a manifest of %d chunks", ErrInvalid, e.Size, e.ManifestChunks)
 		}
-		return nil
+		return checkLocs(e.Locs, e.ManifestChunks, nil)
 	}
 	if e.ManifestChunks != 0 {
 		return fmt.Errorf("%w: manifest chunk count without a manifest", ErrInvalid)
@@ -229,6 +249,50 @@ func (e *Entry) checkContent() error {
 	}
 	if sum != e.Size {
 		return fmt.Errorf("%w: chunk lengths sum to %d, size is %d", ErrInvalid, sum, e.Size)
+	}
+	return checkLocs(e.Locs, uint64(len(e.Chunks)), e.Chunks)
+}
+
+// checkLocs checks a file's locations against its n chunk refs (refs: the
+// inline ones, nil for a manifest's, checked by CheckLocs once it is
+// read): ascending unique refs below n, each inside a pack's bounds, of a
+// chunk small enough to be packed (stored in at most one byte more than
+// its length).
+func checkLocs(locs []Loc, n uint64, refs []ChunkRef) error {
+	for i, l := range locs {
+		if uint64(l.Ref) >= n || i > 0 && locs[i-1].Ref >= l.Ref {
+			return fmt.Errorf("%w: location %d names chunk %d (of %d; ascending, unique)", ErrInvalid, i, l.Ref, n)
+		}
+		if err := l.ChunkLoc().Check(); err != nil {
+			return fmt.Errorf("%w: location %d: %d+%d in pack %s", ErrInvalid, i, l.Off, l.Len, l.Pack)
+		}
+		if refs != nil {
+			if err := checkPackedRef(refs[l.Ref], l); err != nil {
+				return err
+			}
+		}
+	}
+	return nil
+}
+
+func checkPackedRef(c ChunkRef, l Loc) error {
+	if c.Length > chunkstore.PackChunkMax || uint64(l.Len) > uint64(c.Length)+chunkstore.StoredOverhead {
+		return fmt.Errorf("%w: chunk %d of %d bytes located in %d bytes of a pack (max %d, and one byte more than the chunk)",
+			ErrInvalid, l.Ref, c.Length, l.Len, chunkstore.PackChunkMax)
+	}
+	return nil
+}
+
+// CheckLocs checks the locations of a file entry with a manifest against
+// the manifest's chunk refs, once it is read. The error wraps ErrCorrupt.
+func CheckLocs(locs []Loc, refs []ChunkRef) error {
+	for _, l := range locs {
+		if uint64(l.Ref) >= uint64(len(refs)) {
+			return fmt.Errorf("%w: location of chunk %d of a manifest of %d", ErrCorrupt, l.Ref, len(refs))
+		}
+		if err := checkPackedRef(refs[l.Ref], l); err != nil {
+			return fmt.Errorf("%w: %w", ErrCorrupt, err)
+		}
 	}
 	return nil
 }
@@ -270,13 +334,14 @@ func (e *Entry) Equal(o *Entry) bool {
 	return e.Name == o.Name && e.sameMeta(o) && e.sameContent(o)
 }
 
-// sameContent compares what the entry's data is: type, size, chunks,
-// manifest, subtree and its totals, target, rdev and the hard link.
+// sameContent compares what the entry's data is: type, size, chunks and
+// their locations, manifest, subtree and its totals, target, rdev and the
+// hard link.
 func (e *Entry) sameContent(o *Entry) bool {
 	return e.Type == o.Type && e.Size == o.Size && e.Manifest == o.Manifest &&
 		e.ManifestChunks == o.ManifestChunks && e.Subtree == o.Subtree && e.Totals == o.Totals &&
 		e.Target == o.Target && e.Rdev == o.Rdev && e.LinkID == o.LinkID && e.Nlink == o.Nlink &&
-		slices.Equal(e.Chunks, o.Chunks)
+		slices.Equal(e.Chunks, o.Chunks) && slices.Equal(e.Locs, o.Locs)
 }
 
 // sameMeta compares the attributes: mode, owner, mtime and xattrs.
