@@ -103,6 +103,27 @@ func hostileVolume(t *testing.T, r *hostileRemote) []byte {
 	return big
 }
 
+// commitRoot stores the tree of top and makes it head, in a commit on
+// headID (whose commit is c).
+func commitRoot(t *testing.T, r *hostileRemote, headID chunkstore.ID, c *tree.Commit, top *tree.Dir) {
+	ctx := context.Background()
+	rootID := putTree(t, r, top)
+	next := *c
+	next.Root, next.Parents, next.Generation = rootID, []chunkstore.ID{headID}, c.Generation+1
+	next.Stats = top.Totals()
+	cid, err := bucket.PutCommit(ctx, r.store, &next)
+	if err != nil {
+		t.Fatal(err)
+	}
+	_, etag, _, err := bucket.ReadHead(ctx, r.store)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := bucket.SwapHead(ctx, r.store, cid, etag); err != nil {
+		t.Fatal(err)
+	}
+}
+
 // headCommit returns the remote's head commit and its root tree.
 func headCommit(t *testing.T, r *hostileRemote) (chunkstore.ID, *tree.Commit, *tree.Tree) {
 	ctx := context.Background()
@@ -279,6 +300,53 @@ func TestHostileBucket(t *testing.T) {
 			_, err := os.ReadFile(m.Path("big.bin"))
 			wantEIO(t, "read of a file with an oversized chunk", err)
 		})
+		t.Run(name+"/CorruptedPack", func(t *testing.T) {
+			r := open(t)
+			hostileVolume(t, r)
+			_, _, root := headCommit(t, r)
+			d := root.Find("d")
+			inner, err := bucket.NewLoader(r.store).Tree(context.Background(), d.Subtree)
+			if err != nil {
+				t.Fatal(err)
+			}
+			e := inner.Find("inner.txt")
+			if e == nil || len(e.Locs) != 1 {
+				t.Fatalf("inner.txt's entry has no location in a pack: %+v", e)
+			}
+			l := e.Locs[0]
+			key := chunkstore.PackKey(l.Pack)
+			stored := getStored(t, r, key)
+			stored[l.Off+uint64(l.Len)-1] ^= 0x40
+			r.put(t, key, stored, 0)
+			m := mountHostile(t, r)
+			_, err = os.ReadFile(m.Path("d", "inner.txt"))
+			wantEIO(t, "read of a file whose bytes in a pack are corrupted", err)
+			if !strings.Contains(m.LogText(), e.Chunks[0].ID.String()) {
+				t.Fatalf("the log does not name the corrupted chunk %s", e.Chunks[0].ID)
+			}
+		})
+		t.Run(name+"/LyingLocation", func(t *testing.T) {
+			// An entry whose location is another chunk's bytes (small.txt's)
+			// must not read as those bytes.
+			r := open(t)
+			hostileVolume(t, r)
+			headID, c, root := headCommit(t, r)
+			small := root.Find("small.txt")
+			if small == nil || len(small.Locs) != 1 {
+				t.Fatalf("small.txt's entry has no location in a pack: %+v", small)
+			}
+			top := tree.DirOf(root)
+			liar := tree.Entry{Name: "liar.txt", Type: tree.TypeFile, Mode: 0o644, Size: small.Size,
+				Chunks: []tree.ChunkRef{{ID: chunkstore.Hash([]byte("lies")), Length: small.Chunks[0].Length}},
+				Locs:   small.Locs}
+			if err := top.Set(liar); err != nil {
+				t.Fatal(err)
+			}
+			commitRoot(t, r, headID, c, top)
+			m := mountHostile(t, r)
+			_, err := os.ReadFile(m.Path("liar.txt"))
+			wantEIO(t, "read of a file whose location holds another chunk", err)
+		})
 		t.Run(name+"/ReusedSubtrees", func(t *testing.T) {
 			r := open(t)
 			hostileVolume(t, r)
@@ -286,7 +354,6 @@ func TestHostileBucket(t *testing.T) {
 			// Sixty levels of a tree that names the level below twice:
 			// 2^60 directories from sixty small objects, each claiming
 			// to hold one directory.
-			ctx := context.Background()
 			below := tree.EmptyTreeID
 			for range 60 {
 				d := tree.NewDir()
@@ -303,26 +370,12 @@ func TestHostileBucket(t *testing.T) {
 				Totals: tree.Stats{Dirs: 3}}); err != nil {
 				t.Fatal(err)
 			}
-			rootID := putTree(t, r, top)
-			next := *c
-			next.Root, next.Parents, next.Generation = rootID, []chunkstore.ID{headID}, c.Generation+1
-			next.Stats = top.Totals()
-			cid, err := bucket.PutCommit(ctx, r.store, &next)
-			if err != nil {
-				t.Fatal(err)
-			}
-			_, etag, _, err := bucket.ReadHead(ctx, r.store)
-			if err != nil {
-				t.Fatal(err)
-			}
-			if _, err := bucket.SwapHead(ctx, r.store, cid, etag); err != nil {
-				t.Fatal(err)
-			}
+			commitRoot(t, r, headID, c, top)
 			m := mountHostile(t, r)
 			if ents, err := os.ReadDir(m.Path("dag")); err != nil || len(ents) != 2 {
 				t.Fatalf("dag, consistent with its entry: %v, %v", ents, err)
 			}
-			_, err = os.ReadDir(m.Path("dag", "a"))
+			_, err := os.ReadDir(m.Path("dag", "a"))
 			wantEIO(t, "readdir of a level whose entries claim less than they hold", err)
 			if !strings.Contains(m.LogText(), "is claimed to hold") {
 				t.Fatalf("no log line says which tree failed its totals:\n%s", m.LogText())
