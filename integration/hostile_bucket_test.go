@@ -103,6 +103,22 @@ func hostileVolume(t *testing.T, r *hostileRemote) []byte {
 	return big
 }
 
+// corruptedRead flips a bit of byte at of object key, which holds chunk
+// id of the file at path: reading the file on a fresh mount must give EIO
+// and a log line naming the chunk.
+func corruptedRead(t *testing.T, r *hostileRemote, key string, at int, id chunkstore.ID, path ...string) {
+	t.Helper()
+	stored := getStored(t, r, key)
+	stored[at] ^= 0x40
+	r.put(t, key, stored, 0)
+	m := mountHostile(t, r)
+	_, err := os.ReadFile(m.Path(path...))
+	wantEIO(t, "read of a file with a corrupted chunk in "+key, err)
+	if !strings.Contains(m.LogText(), id.String()) {
+		t.Fatalf("the log does not name the corrupted chunk %s", id)
+	}
+}
+
 // commitRoot stores the tree of top and makes it head, in a commit on
 // headID (whose commit is c).
 func commitRoot(t *testing.T, r *hostileRemote, headID chunkstore.ID, c *tree.Commit, top *tree.Dir) {
@@ -280,15 +296,7 @@ func TestHostileBucket(t *testing.T) {
 				t.Fatalf("big.bin's entry: %+v", e)
 			}
 			key := chunkstore.ChunkKey(e.Chunks[1].ID)
-			stored := getStored(t, r, key)
-			stored[len(stored)/2] ^= 0x40
-			r.put(t, key, stored, 0)
-			m := mountHostile(t, r)
-			_, err := os.ReadFile(m.Path("big.bin"))
-			wantEIO(t, "read of a file with a corrupted chunk", err)
-			if !strings.Contains(m.LogText(), e.Chunks[1].ID.String()) {
-				t.Fatalf("the log does not name the corrupted chunk %s", e.Chunks[1].ID)
-			}
+			corruptedRead(t, r, key, len(getStored(t, r, key))/2, e.Chunks[1].ID, "big.bin")
 		})
 		t.Run(name+"/OversizedChunk", func(t *testing.T) {
 			r := open(t)
@@ -315,15 +323,7 @@ func TestHostileBucket(t *testing.T) {
 			}
 			l := e.Locs[0]
 			key := chunkstore.PackKey(l.Pack)
-			stored := getStored(t, r, key)
-			stored[l.Off+uint64(l.Len)-1] ^= 0x40
-			r.put(t, key, stored, 0)
-			m := mountHostile(t, r)
-			_, err = os.ReadFile(m.Path("d", "inner.txt"))
-			wantEIO(t, "read of a file whose bytes in a pack are corrupted", err)
-			if !strings.Contains(m.LogText(), e.Chunks[0].ID.String()) {
-				t.Fatalf("the log does not name the corrupted chunk %s", e.Chunks[0].ID)
-			}
+			corruptedRead(t, r, key, int(l.Off)+int(l.Len)-1, e.Chunks[0].ID, "d", "inner.txt")
 		})
 		t.Run(name+"/LyingLocation", func(t *testing.T) {
 			// An entry whose location is another chunk's bytes (small.txt's)
