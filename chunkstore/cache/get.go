@@ -104,7 +104,8 @@ func (c *Cache) fetch(ctx context.Context, id chunkstore.ID, shared bool) ([]byt
 	}
 }
 
-// fetchStore downloads, verifies and caches id. With deltaOK a delta is
+// fetchStore downloads, verifies and caches id: from its pack when the
+// locator places it in one, else its own object. With deltaOK a delta is
 // decoded with its base, which it fetches the same way without deltaOK:
 // a base is never itself a delta (chunkstore.Decode refuses one).
 func (c *Cache) fetchStore(ctx context.Context, id chunkstore.ID, deltaOK bool) ([]byte, error) {
@@ -115,12 +116,28 @@ func (c *Cache) fetchStore(ctx context.Context, id chunkstore.ID, deltaOK bool) 
 	c.mu.Lock()
 	c.misses++
 	c.mu.Unlock()
-	if l, ok, err := c.packed(ctx, id); err != nil || ok {
-		if err != nil {
-			return nil, fmt.Errorf("cache fetch %s: %w", id, err)
-		}
-		return c.fetchPacked(ctx, id, l)
+	l, packed, err := c.packed(ctx, id)
+	if err != nil {
+		return nil, fmt.Errorf("cache fetch %s: %w", id, err)
 	}
+	var plain []byte
+	if packed {
+		plain, err = c.readPacked(ctx, id, l)
+	} else {
+		plain, err = c.readObject(ctx, id, deltaOK)
+	}
+	if err != nil {
+		return nil, err
+	}
+	if err := c.insertClean(id, plain); err != nil {
+		c.log.Warn("chunk not cached", zap.Stringer("chunk", id), zap.Error(err))
+	}
+	return plain, nil
+}
+
+// readObject downloads and verifies chunk id from its own object (see
+// fetchStore for deltaOK).
+func (c *Cache) readObject(ctx context.Context, id chunkstore.ID, deltaOK bool) ([]byte, error) {
 	stored, _, err := c.store.Get(ctx, chunkstore.ChunkKey(id))
 	if err != nil {
 		return nil, fmt.Errorf("cache fetch %s from %s: %w", id, c.store, err)
@@ -140,9 +157,6 @@ func (c *Cache) fetchStore(ctx context.Context, id chunkstore.ID, deltaOK bool) 
 		c.log.Error("chunk from the store failed verification", zap.Stringer("chunk", id), zap.Error(err))
 		return nil, fmt.Errorf("cache fetch %s from %s: %w", id, c.store, err)
 	}
-	if err := c.insertClean(id, plain); err != nil {
-		c.log.Warn("chunk not cached", zap.Stringer("chunk", id), zap.Error(err))
-	}
 	return plain, nil
 }
 
@@ -154,8 +168,8 @@ func (c *Cache) packed(ctx context.Context, id chunkstore.ID) (chunkstore.Loc, b
 	return c.locate(ctx, id)
 }
 
-// fetchPacked downloads, verifies and caches id from its pack.
-func (c *Cache) fetchPacked(ctx context.Context, id chunkstore.ID, l chunkstore.Loc) ([]byte, error) {
+// readPacked downloads and verifies chunk id from its pack, at l.
+func (c *Cache) readPacked(ctx context.Context, id chunkstore.ID, l chunkstore.Loc) ([]byte, error) {
 	plain, err := chunkstore.GetPacked(ctx, c.store, id, l)
 	if err != nil {
 		if errors.Is(err, chunkstore.ErrCorrupt) {
@@ -163,9 +177,6 @@ func (c *Cache) fetchPacked(ctx context.Context, id chunkstore.ID, l chunkstore.
 				zap.Int64("offset", l.Off), zap.Error(err))
 		}
 		return nil, fmt.Errorf("cache fetch %s from %s: %w", id, c.store, err)
-	}
-	if err := c.insertClean(id, plain); err != nil {
-		c.log.Warn("chunk not cached", zap.Stringer("chunk", id), zap.Error(err))
 	}
 	return plain, nil
 }

@@ -11,10 +11,11 @@ import (
 
 // ReadRange returns n bytes at off of chunk id's plaintext (fewer at its
 // end), verified against id, for a random reader. A chunk in memory or on
-// disk is read from there, and a packed one (of one group) whole. Otherwise, when the store keeps object metadata,
-// only the 256 KiB groups that cover the range are fetched, with one
-// ranged GET, and checked with the chunk's outboard
-// (chunkstore.VerifyGroups); nothing is cached on disk, as a sequential
+// disk is read from there, and a packed one (of one group) whole.
+// Otherwise, when the store keeps object metadata, only the 256 KiB groups
+// that cover the range are fetched, with one ranged GET, and checked with
+// the chunk's outboard (chunkstore.VerifyGroups); nothing is cached on
+// disk, as a sequential
 // reader would fetch the chunk whole anyway. A raw chunk of one group has
 // no outboard: that GET returned all of it, checked against id. Any other
 // chunk without an outboard costs a second request, for all of it: a delta
@@ -27,16 +28,15 @@ func (c *Cache) ReadRange(ctx context.Context, id chunkstore.ID, off, n int64) (
 	cached := c.entries[id] != nil
 	c.mu.Unlock()
 	_, inMem := c.mem.get(id)
+	packed := false
 	if !inMem && !cached {
 		// A packed chunk is one group: its fetch is the whole of it.
-		if _, ok, err := c.packed(ctx, id); err != nil || ok {
-			if err != nil {
-				return nil, false, fmt.Errorf("cache fetch %s: %w", id, err)
-			}
-			cached = true
+		var err error
+		if _, packed, err = c.packed(ctx, id); err != nil {
+			return nil, false, fmt.Errorf("cache fetch %s: %w", id, err)
 		}
 	}
-	if inMem || cached || !chunkstore.KeepsMeta(c.store) {
+	if inMem || cached || packed || !chunkstore.KeepsMeta(c.store) {
 		data, err := c.View(ctx, id)
 		return clip(data, off, n), false, err
 	}
