@@ -177,12 +177,10 @@ type built struct {
 
 func (a *attempt) build(ctx context.Context) (*built, error) {
 	b := &built{dirs: map[uint64]index.DirTree{}, links: map[uint64]tree.Entry{}}
-	a.known, a.recorded = map[chunkstore.ID]chunkstore.Loc{}, map[chunkstore.ID]bool{}
+	a.known, a.packed = map[chunkstore.ID]chunkstore.Loc{}, map[chunkstore.ID]index.Packed{}
 	for _, f := range a.snap.Files {
 		for _, e := range f.Extents {
-			if !e.Loc.Pack.IsZero() {
-				a.known[e.Chunk] = e.Loc
-			}
+			a.known[e.Chunk] = e.Loc // a zero Loc: no location
 		}
 	}
 	seen := map[chunkstore.ID]bool{}
@@ -277,31 +275,27 @@ func (a *attempt) buildDir(ctx context.Context, d *index.SnapDir, depth int, b *
 // locOf returns where chunk r is in a pack (loc), and records a location
 // this round found for the index to keep with the commit.
 func (a *attempt) locOf(ctx context.Context, r chunkstore.Ref) (chunkstore.Loc, bool, error) {
-	l, ok := a.located[r.ID]
-	if ok && !a.recorded[r.ID] {
-		a.recorded[r.ID] = true
-		a.packed = append(a.packed, index.Packed{ID: r.ID, Len: r.Length, Loc: l})
-	}
-	if ok {
+	if l, ok := a.located[r.ID]; ok {
+		a.packed[r.ID] = index.Packed{ID: r.ID, Len: r.Length, Loc: l}
 		return l, true, nil
 	}
 	return a.loc(ctx, r.ID, r.Length)
 }
 
-// loc returns where chunk id, of length n, is in a pack: where this round
-// put or found it, or where the index placed it (when the snapshot was
-// taken, or now: a file read again from a newer snapshot may reuse chunks
-// the first one did not name).
+// loc returns where chunk id, of length n (0: unknown), is in a pack:
+// where this round put or found it, or where the index placed it (when
+// the snapshot was taken, or now: a file read again from a newer snapshot
+// may reuse chunks the first one did not name).
 func (a *attempt) loc(ctx context.Context, id chunkstore.ID, n int64) (chunkstore.Loc, bool, error) {
 	if l, ok := a.located[id]; ok {
 		return l, true, nil
 	}
 	if l, ok := a.known[id]; ok || n > chunkstore.PackChunkMax {
-		return l, ok, nil
+		return l, !l.Pack.IsZero(), nil
 	}
 	l, ok, err := a.u.db.ChunkLoc(ctx, id)
-	if ok {
-		a.known[id] = l
+	if err == nil {
+		a.known[id] = l // zero when there is none
 	}
 	return l, ok, err
 }

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"maps"
 	"math/rand/v2"
 	"slices"
 	"time"
@@ -109,22 +110,21 @@ func (u *Uploader) roundOnce(ctx context.Context, urgent bool) (*attempt, error)
 
 // attempt is the state of one round.
 type attempt struct {
-	u        *Uploader
-	items    []index.DirtyItem // the entries taken
-	snap     *index.Snapshot
-	res      RoundResult
-	stats    tree.Stats                       // the volume's totals in the commit made, or in the head kept
-	written  []string                         // keys written: orphan candidates if the round fails
-	refs     map[uint64][]chunkstore.Ref      // resolved content of every file in the snapshot
-	content  []index.FileContent              // files chunked this round
-	check    map[chunkstore.ID]bool           // chunks the new entries reference
-	sent     map[chunkstore.ID]bool           // chunks this round put
-	located  map[chunkstore.ID]chunkstore.Loc // packed chunks: put in packs by this round, or found in one
-	known    map[chunkstore.ID]chunkstore.Loc // packed chunks the snapshot's extents place
-	packed   []index.Packed                   // located chunks the new entries name, for the index
-	recorded map[chunkstore.ID]bool           // the chunks in packed
-	failed   map[uint64]error                 // files that failed on their own
-	busy     map[uint64]bool                  // files still being written: left queued, unread
+	u       *Uploader
+	items   []index.DirtyItem // the entries taken
+	snap    *index.Snapshot
+	res     RoundResult
+	stats   tree.Stats                       // the volume's totals in the commit made, or in the head kept
+	written []string                         // keys written: orphan candidates if the round fails
+	refs    map[uint64][]chunkstore.Ref      // resolved content of every file in the snapshot
+	content []index.FileContent              // files chunked this round
+	check   map[chunkstore.ID]bool           // chunks the new entries reference
+	sent    map[chunkstore.ID]bool           // chunks this round put
+	located map[chunkstore.ID]chunkstore.Loc // packed chunks: put in packs by this round, or found in one
+	known   map[chunkstore.ID]chunkstore.Loc // where the index places chunks (zero Loc: an object of its own)
+	packed  map[chunkstore.ID]index.Packed   // located chunks the new entries name, for the index
+	failed  map[uint64]error                 // files that failed on their own
+	busy    map[uint64]bool                  // files still being written: left queued, unread
 	// finishPending: head moved past this machine's pending commit (its
 	// swap succeeded, then another device committed on top): the round
 	// only records the pending commit, if its trees are still the
@@ -407,7 +407,7 @@ func (a *attempt) apply(ctx context.Context, commitID chunkstore.ID, b *built) e
 		}
 	}
 	r, err := u.db.ApplyCommit(ctx, index.Applied{Commit: commitID, Dirs: b.dirs, Files: a.content, Items: items,
-		Links: b.links, Unlinked: b.unlinked, Packed: a.packed})
+		Links: b.links, Unlinked: b.unlinked, Packed: slices.Collect(maps.Values(a.packed))})
 	if err != nil {
 		return err
 	}
