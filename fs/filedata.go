@@ -157,17 +157,25 @@ func (f *FS) finalReleaseLocked(ctx context.Context, fd *fileData) {
 	}
 }
 
-// commitOpen commits the pending state of inode ino if it is open.
-func (f *FS) commitOpen(ctx context.Context, ino uint64) error {
+// setAttr applies ch to inode ino. An open file's writes not committed
+// yet are committed first, in the same transaction, so that their mtime
+// does not later overwrite the one set here; the open file takes the
+// times set.
+func (f *FS) setAttr(ctx context.Context, ino uint64, ch index.AttrChange) (index.Attr, error) {
 	f.mu.Lock()
 	fd := f.files[ino]
 	f.mu.Unlock()
 	if fd == nil {
-		return nil
+		return f.idx.SetAttr(bg(ctx), ino, ch)
 	}
 	fd.mu.Lock()
 	defer fd.mu.Unlock()
-	return fd.commitLocked(ctx, false)
+	a, err := fd.commitAttrLocked(ctx, false, nil, &ch)
+	if err != nil {
+		return a, err
+	}
+	fd.mtime, fd.ctime = a.Mtime, a.Ctime
+	return a, nil
 }
 
 // setOpenTimes gives the open file data of a's inode (if any) the times
@@ -212,27 +220,39 @@ func (fd *fileData) commitLocked(ctx context.Context, durable bool) error {
 // commitInsertLocked is commitLocked with extents inserted after the cut
 // (the clones of copy_file_range).
 func (fd *fileData) commitInsertLocked(ctx context.Context, durable bool, insert []index.Extent) error {
+	_, err := fd.commitAttrLocked(ctx, durable, insert, nil)
+	return err
+}
+
+// commitAttrLocked is commitInsertLocked that, with ch set, also applies
+// the attribute change ch in the transaction that commits the data (or
+// alone when there is none to commit), and returns the attributes that
+// results in (with ch only).
+func (fd *fileData) commitAttrLocked(ctx context.Context, durable bool, insert []index.Extent, ch *index.AttrChange) (index.Attr, error) {
 	fd.ptRefreshLocked()
 	if durable && fd.staging != nil && fd.dataUnsynced {
 		if err := unix.Fdatasync(int(fd.staging.Fd())); err != nil {
-			return fmt.Errorf("fdatasync staging of %d: %w", fd.ino, err)
+			return index.Attr{}, fmt.Errorf("fdatasync staging of %d: %w", fd.ino, err)
 		}
 		fd.dataUnsynced = false
 	}
 	if hook := fd.fsys.faults.commit; hook != nil && fd.dirty {
 		if err := hook(fd.ino); err != nil {
-			return err
+			return index.Attr{}, err
 		}
 	}
 	if !fd.dirty {
+		if ch != nil {
+			return fd.fsys.idx.SetAttr(bg(ctx), fd.ino, *ch)
+		}
 		if durable {
 			// Earlier commits of this file may not be durable yet;
 			// Sync costs nothing when every commit is.
-			return fd.fsys.idx.Sync(bg(ctx))
+			return index.Attr{}, fd.fsys.idx.Sync(bg(ctx))
 		}
-		return nil
+		return index.Attr{}, nil
 	}
-	st, err := fd.fsys.idx.CommitData(bg(ctx), fd.ino, index.DataCommit{
+	c := index.DataCommit{
 		Size: fd.size, Mtime: fd.mtime, Ctime: fd.ctime,
 		StagingName: fd.stagingName,
 		Cut:         fd.cut,
@@ -241,16 +261,26 @@ func (fd *fileData) commitInsertLocked(ctx context.Context, durable bool, insert
 		Durable:     durable,
 		// The session's staging file keeps changing behind the index.
 		KeepUnpersisted: fd.ptWriting(),
-	})
+	}
+	var (
+		st  index.Staging
+		a   index.Attr
+		err error
+	)
+	if ch != nil {
+		st, a, err = fd.fsys.idx.CommitDataAttr(bg(ctx), fd.ino, c, *ch)
+	} else {
+		st, err = fd.fsys.idx.CommitData(bg(ctx), fd.ino, c)
+	}
 	if err != nil {
-		return err
+		return a, err
 	}
 	fd.ranges, fd.added, fd.cut = st.Ranges, nil, nil
 	fd.dirty, fd.unpersisted = false, fd.ptWriting()
 	if fd.stagingName != "" {
 		fd.stagingFresh = false // the commit named it
 	}
-	return nil
+	return a, nil
 }
 
 func syncDir(dir string) error {

@@ -134,17 +134,14 @@ func (n *node) Setattr(ctx context.Context, fh gofs.FileHandle, in *fuse.SetAttr
 		ch.Mask |= index.SetCtime
 		ch.Ctime = t.UnixNano()
 	}
+	var a index.Attr
+	fresh := false // a holds the attributes after this call
 	if ch.Mask != 0 {
-		// Commit pending writes first, so their mtime does not later
-		// overwrite the one set here.
-		if err := f.commitOpen(ctx, ino); err != nil {
+		var err error
+		if a, err = f.setAttr(ctx, ino, ch); err != nil {
 			return f.toErrno("setattr", err)
 		}
-		a, err := f.idx.SetAttr(bg(ctx), ino, ch)
-		if err != nil {
-			return f.toErrno("setattr", err)
-		}
-		f.setOpenTimes(a)
+		fresh = true
 	}
 	if in.Valid&fuse.FATTR_KILL_SUIDGID != 0 && n.StableAttr().Mode&syscall.S_IFMT != syscall.S_IFDIR {
 		// A truncate by a caller without CAP_FSETID, or a chown (see
@@ -152,10 +149,15 @@ func (n *node) Setattr(ctx context.Context, fh gofs.FileHandle, in *fuse.SetAttr
 		if err := f.killPrivs(ctx, ino, nil); err != nil { // the reply carries the new mode
 			return f.toErrno("setattr", err)
 		}
+		fresh = false
 	}
-	a, err := f.attr(ctx, ino)
-	if err != nil {
-		return f.toErrno("setattr", err)
+	if fresh {
+		f.overlayOpen(&a)
+	} else {
+		var err error
+		if a, err = f.attr(ctx, ino); err != nil {
+			return f.toErrno("setattr", err)
+		}
 	}
 	f.fillAttr(a, &out.Attr)
 	out.SetTimeout(f.cfg.AttrTimeout)

@@ -110,42 +110,49 @@ type AttrChange struct {
 // is queued dirty (attributes).
 func (db *DB) SetAttr(ctx context.Context, ino uint64, ch AttrChange) (Attr, error) {
 	var a Attr
-	err := db.write(ctx, false, func(tx querier) error {
-		var err error
-		if a, err = getAttrTx(tx, ino); err != nil {
-			return err
-		}
-		if ch.Mask&SetMode != 0 {
-			a.Mode = a.Mode&sIFMT | ch.Mode&permMax
-		}
-		if ch.Mask&SetUID != 0 {
-			a.UID = ch.UID
-		}
-		if ch.Mask&SetGID != 0 {
-			a.GID = ch.GID
-		}
-		if ch.Mask&SetAtime != 0 {
-			a.Atime = ch.Atime
-		}
-		if ch.Mask&SetMtime != 0 {
-			a.Mtime = ch.Mtime
-		}
-		if ch.Mask&SetCtime != 0 {
-			a.Ctime = ch.Ctime
-		} else {
-			a.Ctime = db.nowNS()
-		}
-		_, err = tx.Exec(`UPDATE inodes SET mode = ?, uid = ?, gid = ?, atime_ns = ?, mtime_ns = ?, ctime_ns = ?
-			WHERE ino = ?`, a.Mode, a.UID, a.GID, a.Atime, a.Mtime, a.Ctime, ino)
-		if err != nil {
-			return err
-		}
-		return db.markDirtyTx(tx, ino, DirtyMeta)
+	err := db.write(ctx, false, func(tx querier) (err error) {
+		a, err = db.setAttrTx(tx, ino, ch)
+		return err
 	})
 	if err != nil {
 		return a, fmt.Errorf("setattr %d: %w", ino, err)
 	}
 	return a, nil
+}
+
+// setAttrTx is SetAttr's transaction body (also run by CommitData with
+// DataCommit.Attr, after the data).
+func (db *DB) setAttrTx(tx querier, ino uint64, ch AttrChange) (Attr, error) {
+	a, err := getAttrTx(tx, ino)
+	if err != nil {
+		return a, err
+	}
+	if ch.Mask&SetMode != 0 {
+		a.Mode = a.Mode&sIFMT | ch.Mode&permMax
+	}
+	if ch.Mask&SetUID != 0 {
+		a.UID = ch.UID
+	}
+	if ch.Mask&SetGID != 0 {
+		a.GID = ch.GID
+	}
+	if ch.Mask&SetAtime != 0 {
+		a.Atime = ch.Atime
+	}
+	if ch.Mask&SetMtime != 0 {
+		a.Mtime = ch.Mtime
+	}
+	if ch.Mask&SetCtime != 0 {
+		a.Ctime = ch.Ctime
+	} else {
+		a.Ctime = db.nowNS()
+	}
+	_, err = tx.Exec(`UPDATE inodes SET mode = ?, uid = ?, gid = ?, atime_ns = ?, mtime_ns = ?, ctime_ns = ?
+		WHERE ino = ?`, a.Mode, a.UID, a.GID, a.Atime, a.Mtime, a.Ctime, ino)
+	if err != nil {
+		return a, err
+	}
+	return a, db.markDirtyTx(tx, ino, DirtyMeta)
 }
 
 // touchTx sets mtime and ctime of inode ino to now (a directory whose

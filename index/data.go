@@ -240,6 +240,20 @@ type DataCommit struct {
 // dirty (data) and returns the resulting staged state. It also ends an
 // unpersisted period started by MarkUnpersisted.
 func (db *DB) CommitData(ctx context.Context, ino uint64, c DataCommit) (Staging, error) {
+	s, _, err := db.commitData(ctx, ino, c, nil)
+	return s, err
+}
+
+// CommitDataAttr is CommitData followed by SetAttr(ch) in the same
+// transaction: a setattr of a file open with writes not committed yet
+// (the data first, so that its mtime does not overwrite the one set). It
+// returns the attributes SetAttr would.
+func (db *DB) CommitDataAttr(ctx context.Context, ino uint64, c DataCommit, ch AttrChange) (Staging, Attr, error) {
+	return db.commitData(ctx, ino, c, &ch)
+}
+
+func (db *DB) commitData(ctx context.Context, ino uint64, c DataCommit, ch *AttrChange) (Staging, Attr, error) {
+	var a Attr
 	var s Staging
 	db.wmu.Lock()
 	defer db.wmu.Unlock()
@@ -289,17 +303,22 @@ func (db *DB) CommitData(ctx context.Context, ino uint64, c DataCommit) (Staging
 		if db.isDisplaced(ino) {
 			// Written after a pull took its last name (it was open):
 			// the write must not be lost.
-			return db.resurrectTx(tx, ino)
+			if err := db.resurrectTx(tx, ino); err != nil {
+				return err
+			}
 		}
-		return nil
+		if ch != nil {
+			a, err = db.setAttrTx(tx, ino, *ch)
+		}
+		return err
 	})
 	if err != nil {
-		return s, fmt.Errorf("commit data of %d: %w", ino, err)
+		return s, a, fmt.Errorf("commit data of %d: %w", ino, err)
 	}
 	if !c.KeepUnpersisted {
 		delete(db.unpersisted, ino)
 	}
-	return s, nil
+	return s, a, nil
 }
 
 // EndUnpersisted ends an unpersisted period without a commit (the last

@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"path/filepath"
 	"reflect"
+	"slices"
 	"sync"
 	"testing"
 	"time"
@@ -651,5 +652,43 @@ func TestPageSize(t *testing.T) {
 	raw.Close()
 	if n, mode := pageSize(reopen(t, old)); n != 4096 || mode != "wal" {
 		t.Errorf("index made with 4 KiB pages: page size %d, journal mode %s; want 4096, wal", n, mode)
+	}
+}
+
+// CommitDataAttr commits the data and then the attribute change in one
+// transaction: the size is the data's, the times and mode the change's,
+// and the file is queued for both.
+func TestCommitDataAttr(t *testing.T) {
+	db, _ := openTest(t)
+	ctx := context.Background()
+	f, err := db.Create(ctx, RootIno, "f", NewNode{Mode: modeFile})
+	if err != nil {
+		t.Fatal(err)
+	}
+	ch := AttrChange{Mask: SetMode | SetMtime, Mode: 0o600, Mtime: 1_000_000_000}
+	s, a, err := db.CommitDataAttr(ctx, f.Ino, DataCommit{Size: 10, Mtime: 5_000_000_000, Ctime: 5_000_000_000,
+		StagingName: "stg-f", AddStaged: Ranges{{0, 10}}}, ch)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if s.Name != "stg-f" || !slices.Equal(s.Ranges, Ranges{{0, 10}}) {
+		t.Errorf("staging %+v, want stg-f with [0,10)", s)
+	}
+	got, err := db.GetAttr(ctx, f.Ino)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got != a {
+		t.Errorf("returned %+v, stored %+v", a, got)
+	}
+	if got.Size != 10 || got.Mtime != 1_000_000_000 || got.Mode != sIFREG|0o600 || got.Ctime == 5_000_000_000 {
+		t.Errorf("attributes %+v: want size 10, mtime 1 s, mode 0600 and a ctime of now", got)
+	}
+	d, err := db.Dirty(ctx, f.Ino)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if d.Reasons&DirtyData == 0 || d.Reasons&DirtyMeta == 0 {
+		t.Errorf("dirty reasons %v, want data and attributes", d.Reasons)
 	}
 }
