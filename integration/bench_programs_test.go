@@ -265,7 +265,7 @@ func (r *benchRun) programs(ctx context.Context) error {
 	defer live.Unmount()
 
 	var targets []progTarget
-	for _, t := range []struct{ name, dir string }{{baseLocal, r.local}, {baseLoopback, r.lbDir}} {
+	for _, t := range []struct{ name, dir string }{{baseLocal, r.local}, {baseLoopback, r.lbDir}, {baseLoopbackDP, r.lbdpDir}} {
 		dir := filepath.Join(t.dir, "programs")
 		if err := os.MkdirAll(dir, 0o755); err != nil {
 			return err

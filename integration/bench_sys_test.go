@@ -131,9 +131,15 @@ func buildLoopback(dir string) (string, error) {
 }
 
 // startLoopback mounts orig at dir with the loopback binary and registers
-// its unmount (fusermount3 -u, then kill and reap) with tb.Cleanup.
-func startLoopback(tb testing.TB, bin, orig, dir string) (*loopback, error) {
-	cmd := exec.Command(bin, "-q", dir, orig)
+// its unmount (fusermount3 -u, then kill and reap) with tb.Cleanup. With
+// perms the mount has -allow-other, which in go-fuse's example also means
+// default_permissions: the kernel checks permissions, as on cloudfs.
+func startLoopback(tb testing.TB, bin, orig, dir string, perms bool) (*loopback, error) {
+	args := []string{"-q", dir, orig}
+	if perms {
+		args = append([]string{"-allow-other"}, args...)
+	}
+	cmd := exec.Command(bin, args...)
 	var stderr bytes.Buffer
 	cmd.Stdout = &stderr
 	cmd.Stderr = &stderr

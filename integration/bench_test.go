@@ -28,11 +28,16 @@ import (
 const (
 	baseLocal    = "local disk"
 	baseLoopback = "loopback"
-	baseLibs     = "restic chunker + BLAKE3"
-	basePut      = "raw S3 8-stream PUT"
-	baseGet      = "raw S3 8-stream GET"
-	baseGetObj   = "raw S3 8-stream GET of its chunk objects"
-	baseGet4K    = "raw S3 4 KiB GET"
+	// baseLoopbackDP is the loopback with the kernel's permission checks
+	// (default_permissions), which cloudfs has and the plain loopback
+	// lacks: after each change to a directory the kernel asks the file
+	// system for the directory's attributes again before the next check.
+	baseLoopbackDP = "loopback with default_permissions"
+	baseLibs       = "restic chunker + BLAKE3"
+	basePut        = "raw S3 8-stream PUT"
+	baseGet        = "raw S3 8-stream GET"
+	baseGetObj     = "raw S3 8-stream GET of its chunk objects"
+	baseGet4K      = "raw S3 4 KiB GET"
 )
 
 // benchConfig holds the sizes of BenchmarkReport, from the environment.
@@ -162,6 +167,7 @@ type benchRun struct {
 
 	srcPath             string // the large file on local disk
 	local, lbDir, mnt   string // the three file systems under test: local disk, loopback, cloudfs
+	lbdpDir             string // the loopback with default_permissions (namespace figures)
 	mount               *harness.Mount
 	src, content        []byte // the large file as written, and as mnt/big holds it now
 	committed           bool   // mnt/big is in the remote's head
@@ -177,6 +183,14 @@ type fsTarget struct {
 
 func (r *benchRun) targets() []fsTarget {
 	return []fsTarget{{baseLocal, r.local}, {baseLoopback, r.lbDir}, {"cloudfs", r.mnt}}
+}
+
+// nsTargets are the targets of the namespace figures (many small files and
+// directories), where the kernel's permission checks cost a request per
+// change: targets with the loopback with default_permissions beside the
+// plain one.
+func (r *benchRun) nsTargets() []fsTarget {
+	return []fsTarget{{baseLocal, r.local}, {baseLoopback, r.lbDir}, {baseLoopbackDP, r.lbdpDir}, {"cloudfs", r.mnt}}
 }
 
 // record puts a target's value into row: cloudfs's as the value, the
@@ -431,12 +445,13 @@ func (r *benchRun) setup() {
 	} else {
 		r.base = b.TempDir()
 	}
-	for _, d := range []string{"bin", "src", "local", "lb-orig", "lb-mnt", "mnt", "remote"} {
+	for _, d := range []string{"bin", "src", "local", "lb-orig", "lb-mnt", "lbdp-orig", "lbdp-mnt", "mnt", "remote"} {
 		if err := os.MkdirAll(filepath.Join(r.base, d), 0o755); err != nil {
 			b.Fatal(err)
 		}
 	}
 	r.local, r.lbDir, r.mnt = filepath.Join(r.base, "local"), filepath.Join(r.base, "lb-mnt"), filepath.Join(r.base, "mnt")
+	r.lbdpDir = filepath.Join(r.base, "lbdp-mnt")
 	r.dropCachesAvailable = r.dropCaches()
 
 	if os.Getenv("CLOUDFS_BINARY") == "" {
@@ -480,7 +495,10 @@ func (r *benchRun) setup() {
 	if r.loopbackBin, err = buildLoopback(filepath.Join(r.base, "bin")); err != nil {
 		b.Fatal(err)
 	}
-	if _, err := startLoopback(b, r.loopbackBin, filepath.Join(r.base, "lb-orig"), r.lbDir); err != nil {
+	if _, err := startLoopback(b, r.loopbackBin, filepath.Join(r.base, "lb-orig"), r.lbDir, false); err != nil {
+		b.Fatal(err)
+	}
+	if _, err := startLoopback(b, r.loopbackBin, filepath.Join(r.base, "lbdp-orig"), r.lbdpDir, true); err != nil {
 		b.Fatal(err)
 	}
 
@@ -500,6 +518,7 @@ func (r *benchRun) setup() {
 		fmt.Sprintf("cloudfs: %s (%s); %s", r.bin, gitDescribe(), commands),
 		fmt.Sprintf("local disk: %s file system under %s (also the cache dirs' and MinIO's)", fsType(r.base), r.base),
 		"loopback: go-fuse "+goFuseVersion()+" example/loopback (its defaults: 1 s entry/attr timeouts) over a directory of that disk",
+		"loopback with default_permissions: the same with -allow-other, which adds default_permissions (the kernel checks permissions, as on cloudfs); in the namespace figures only",
 		fmt.Sprintf("raw S3: aws-sdk-go-v2 straight to the same MinIO, %d streams, %d MiB parts/ranges (as `aws s3 cp`)", rawStreams, rawPartSize>>20),
 		fmt.Sprintf("machine: %d CPUs (shared), %s, %s; page cache dropped with /proc/sys/vm/drop_caches where a figure says so",
 			runtime.NumCPU(), kernel(), runtime.Version()),
@@ -777,7 +796,7 @@ func (r *benchRun) smallFiles(ctx context.Context) error {
 // followed by `sync -f` (so every target pays for durability) and records
 // n entries per second of both into row.
 func (r *benchRun) copyIn(ctx context.Context, src, name string, row *benchreport.Row, n int) error {
-	for _, t := range r.targets() {
+	for _, t := range r.nsTargets() {
 		dst := filepath.Join(t.dir, name)
 		cp, err := timed(ctx, nil, nil, "cp", "-r", src, dst)
 		if err != nil {
@@ -818,7 +837,7 @@ func (r *benchRun) tree(ctx context.Context) error {
 	if r.dropCachesAvailable != nil {
 		return r.dropCachesAvailable
 	}
-	for _, t := range r.targets() {
+	for _, t := range r.nsTargets() {
 		if err := r.dropCaches(); err != nil {
 			return err
 		}
@@ -832,7 +851,7 @@ func (r *benchRun) tree(ctx context.Context) error {
 		}
 		record(r.row.lsR, t, perSec(n, d))
 	}
-	for _, t := range r.targets() {
+	for _, t := range r.nsTargets() {
 		if err := r.dropCaches(); err != nil {
 			return err
 		}
@@ -842,7 +861,7 @@ func (r *benchRun) tree(ctx context.Context) error {
 		}
 		record(r.row.stat, t, perSec(n, d))
 	}
-	for _, t := range r.targets() {
+	for _, t := range r.nsTargets() {
 		if err := r.dropCaches(); err != nil {
 			return err
 		}
