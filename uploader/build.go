@@ -110,6 +110,7 @@ func (u *Uploader) chunkFile(ctx context.Context, f *index.SnapFile, ups *cache.
 		old, edits := rechunkPlan(f)
 		refs, st, err := chunkstore.Rechunk(r, f.Size, old, edits, u.vol.Chunker, func(c chunkstore.Chunk) error {
 			n := int64(len(c.Data))
+			u.cutBytes.Add(n)
 			if !f.Staging.Ranges.Contains(c.Offset, n) {
 				// A chunk wholly in the staging file stays readable
 				// from it (clean once uploaded) until the trimmer hands

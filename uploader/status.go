@@ -32,6 +32,10 @@ type Status struct {
 	// Of the chunks uploaded, those put in packs, and the packs put.
 	ChunksPacked int `json:"chunks_packed"`
 	Packs        int `json:"packs"`
+	// BytesCut counts the file bytes cut into chunks since start, as
+	// they are cut: the progress of a round in progress (the queue
+	// shrinks only when it commits).
+	BytesCut int64 `json:"bytes_cut"`
 
 	Cache CacheStatus `json:"cache"`
 }
@@ -90,6 +94,7 @@ func (u *Uploader) Status(ctx context.Context) (Status, error) {
 	s.ChunksUploaded, s.BytesUploaded = c.chunks.Uploaded, c.chunks.UploadedBytes
 	s.ChunksPresent, s.BytesPresent = c.chunks.Present, c.chunks.PresentBytes
 	s.ChunksPacked, s.Packs = c.chunks.Packed, c.chunks.Packs
+	s.BytesCut = u.cutBytes.Load()
 	cu := u.cache.Usage()
 	s.Cache = CacheStatus{Limit: cu.Limit, Used: cu.Used, Chunks: cu.Chunks, DirtyChunks: cu.DirtyChunks,
 		DirtyBytes: cu.DirtyBytes, Pins: cu.Pins, Hits: cu.Hits, Misses: cu.Misses, Evicted: cu.Evicted,

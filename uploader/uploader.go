@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"os"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"go.uber.org/zap"
@@ -110,6 +111,10 @@ type Uploader struct {
 	kick    chan struct{}
 	done    chan struct{} // closed and replaced after every round
 	stats   counters
+
+	// cutBytes counts the file bytes cut into chunks since New, as they
+	// are cut (a round in progress shows in it; Status.BytesCut).
+	cutBytes atomic.Int64
 }
 
 // counters are the figures Status reports beyond the queue.

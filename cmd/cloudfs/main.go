@@ -20,6 +20,8 @@ commands:
                                       default: the embedded store under $XDG_DATA_HOME/cloudfs)
   sync MOUNTPOINT                     commit everything closed on the mount; exit 0 when done
   status [--json] MOUNTPOINT          queued, uploading and failed files, last commit, cache use
+  unmount [--wait] MOUNTPOINT         unmount and wait for the daemon to exit; with --wait,
+                                      commit everything closed on the mount first
   recover --cache-dir DIR DEST        copy the files with changes not uploaded out of an
                                       unmounted cache dir (when its remote cannot be mounted)
   mount-helper REMOTE MOUNTPOINT -o OPTIONS
@@ -72,6 +74,8 @@ func run(args []string) error {
 		return cmdSync(args[1:])
 	case "status":
 		return cmdStatus(args[1:])
+	case "unmount":
+		return cmdUnmount(args[1:])
 	case "recover":
 		return cmdRecover(args[1:])
 	case "mount-helper":

@@ -145,10 +145,21 @@ func (m *Mount) Unmount() {
 	if err := unmount(m.Dir, false); err != nil {
 		m.t.Fatalf("unmount %s: %v", m.Dir, err)
 	}
+	m.Exited(MountTimeout)
+}
+
+// Exited waits up to limit for the daemon to exit after its mount went
+// (by Unmount, or by other means such as cloudfs unmount), failing the
+// test if it does not or if it exits with an error.
+func (m *Mount) Exited(limit time.Duration) {
+	m.t.Helper()
+	if m.cmd == nil {
+		return
+	}
 	select {
 	case <-m.done:
-	case <-time.After(MountTimeout):
-		m.t.Fatalf("cloudfs did not exit within %v of unmount; log:\n%s", MountTimeout, m.LogText())
+	case <-time.After(limit):
+		m.t.Fatalf("cloudfs did not exit within %v of unmount; log:\n%s", limit, m.LogText())
 	}
 	if m.err != nil {
 		m.t.Fatalf("cloudfs exited with %v after unmount; log:\n%s", m.err, m.LogText())
