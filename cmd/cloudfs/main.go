@@ -22,6 +22,8 @@ commands:
   status [--json] MOUNTPOINT          queued, uploading and failed files, last commit, cache use
   unmount [--wait] MOUNTPOINT         unmount and wait for the daemon to exit; with --wait,
                                       commit everything closed on the mount first
+  stats [--json] REMOTE               the volume's objects and bytes by kind, and the bytes its
+                                      head holds against the bytes stored
   recover --cache-dir DIR DEST        copy the files with changes not uploaded out of an
                                       unmounted cache dir (when its remote cannot be mounted)
   mount-helper REMOTE MOUNTPOINT -o OPTIONS
@@ -76,6 +78,8 @@ func run(args []string) error {
 		return cmdStatus(args[1:])
 	case "unmount":
 		return cmdUnmount(args[1:])
+	case "stats":
+		return cmdStats(args[1:])
 	case "recover":
 		return cmdRecover(args[1:])
 	case "mount-helper":

@@ -20,7 +20,6 @@ import (
 	"github.com/cloudfs/cloudfs/chunkstore/cache"
 	"github.com/cloudfs/cloudfs/chunkstore/health"
 	"github.com/cloudfs/cloudfs/chunkstore/retry"
-	"github.com/cloudfs/cloudfs/chunkstore/s3"
 	"github.com/cloudfs/cloudfs/fs"
 	"github.com/cloudfs/cloudfs/index"
 	"github.com/cloudfs/cloudfs/index/bucket"
@@ -56,10 +55,7 @@ func cmdMount(args []string) error {
 	fl.DurationVar(&f.settleDelay, "settle-delay", uploader.DefaultSettleDelay, "how long a closed file must stay unchanged before it is uploaded (0: at once)")
 	fl.DurationVar(&f.pollEvery, "poll-interval", 5*time.Second, "how often to look for other machines' commits (one request when there are none; 0: only on cloudfs sync and before a commit)")
 	fl.BoolVar(&f.writeback, "writeback", true, "upload in the background; with --writeback=false close() and fsync() return once the file is committed to the remote")
-	fl.StringVar(&f.s3.endpoint, "endpoint", "", "S3 endpoint URL, e.g. http://127.0.0.1:9000 (default AWS_ENDPOINT_URL_S3, AWS_ENDPOINT_URL, the profile's, else AWS)")
-	fl.StringVar(&f.s3.region, "region", "", "S3 region (default AWS_REGION, AWS_DEFAULT_REGION, the profile's, else "+s3.DefaultRegion+")")
-	fl.StringVar(&f.s3.profile, "profile", "", "AWS shared config profile (default AWS_PROFILE)")
-	fl.DurationVar(&f.s3.connectTimeout, "connect-timeout", s3.DefaultConnectTimeout, "bound on connecting to the S3 endpoint and on the bucket check at mount")
+	addS3Flags(fl, &f.s3)
 	if err := parseFlags(fl, args); err != nil {
 		return err
 	}

@@ -6,6 +6,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/spf13/pflag"
 	"go.uber.org/zap"
 
 	"github.com/cloudfs/cloudfs/chunkstore"
@@ -20,6 +21,14 @@ type s3Flags struct {
 	region         string
 	profile        string
 	connectTimeout time.Duration
+}
+
+// addS3Flags defines the flags of an s3:// remote on fl.
+func addS3Flags(fl *pflag.FlagSet, f *s3Flags) {
+	fl.StringVar(&f.endpoint, "endpoint", "", "S3 endpoint URL, e.g. http://127.0.0.1:9000 (default AWS_ENDPOINT_URL_S3, AWS_ENDPOINT_URL, the profile's, else AWS)")
+	fl.StringVar(&f.region, "region", "", "S3 region (default AWS_REGION, AWS_DEFAULT_REGION, the profile's, else "+s3.DefaultRegion+")")
+	fl.StringVar(&f.profile, "profile", "", "AWS shared config profile (default AWS_PROFILE)")
+	fl.DurationVar(&f.connectTimeout, "connect-timeout", s3.DefaultConnectTimeout, "bound on connecting to the S3 endpoint and on the bucket check at mount")
 }
 
 // openS3 opens an s3://bucket/prefix remote and checks that the bucket is
