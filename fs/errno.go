@@ -40,6 +40,12 @@ func (f *FS) toErrno(op string, err error) syscall.Errno {
 		return syscall.ENOSPC
 	case errors.Is(err, context.Canceled):
 		return syscall.EINTR
+	case errors.Is(err, chunkstore.ErrNotFound), errors.Is(err, chunkstore.ErrCorrupt):
+		// An object the index names is missing from the remote, or
+		// fails its check: the remote's fault, never the caller's
+		// ENOENT.
+		f.log.Error("remote object missing or corrupt", zap.String("op", op), zap.Error(err))
+		return syscall.EIO
 	case errors.Is(err, chunkstore.ErrUnreachable):
 		// The remote's network errors (ECONNREFUSED, ...) are not the
 		// caller's: reading what is not cached fails with EIO.

@@ -35,7 +35,9 @@ func (s *Store) open(key string) (*os.File, os.FileInfo, error) {
 	els := strings.Split(key, "/")
 	dir, err := openat(unix.AT_FDCWD, s.root, unix.O_DIRECTORY)
 	if err != nil {
-		return nil, nil, &os.PathError{Op: "open", Path: s.root, Err: err}
+		// The store's directory itself is gone (a disk not mounted, a
+		// share away): the remote is unreachable, not the object absent.
+		return nil, nil, fmt.Errorf("%w: %w", chunkstore.ErrUnreachable, &os.PathError{Op: "open", Path: s.root, Err: err})
 	}
 	for i, el := range els {
 		last := i == len(els)-1

@@ -35,16 +35,19 @@ const controlSocketName = "control.sock"
 const (
 	opSync   = "sync"
 	opStatus = "status"
+	opWarmup = "warmup"
 )
 
 type controlRequest struct {
-	Op string `json:"op"`
+	Op    string   `json:"op"`
+	Paths []string `json:"paths,omitempty"` // warmup: relative to the mount's root
 }
 
 type controlReply struct {
 	OK     bool         `json:"ok"`
 	Error  string       `json:"error,omitempty"` // one line, for the user
 	Status *statusReply `json:"status,omitempty"`
+	Warmup *warmResult  `json:"warmup,omitempty"`
 }
 
 // statusReply is the payload of `cloudfs status --json`: the mount's
@@ -71,6 +74,8 @@ type statusReply struct {
 	RecoveryDir    string `json:"recovery_dir"`
 	RecoveredFiles int    `json:"recovered_files"`
 	RecoveredBytes int64  `json:"recovered_bytes"`
+	// Warmup is the cloudfs warmup in flight, if any.
+	Warmup *warmProgress `json:"warmup,omitempty"`
 }
 
 // controlTarget is what the control server asks of the running mount.
@@ -82,6 +87,7 @@ type controlTarget struct {
 	idx          *index.DB
 	probe        chunkstore.Store // the store without retries: a quick reachability check
 	probeTimeout time.Duration
+	warm         *warmer
 }
 
 // controlServer serves the control socket until Close.
@@ -200,6 +206,10 @@ func (s *controlServer) handle(c net.Conn) {
 		var st statusReply
 		st, err = s.t.status(ctx)
 		rep.Status = &st
+	case opWarmup:
+		var res warmResult
+		res, err = s.t.warm.warm(ctx, req.Paths)
+		rep.Warmup = &res
 	default:
 		err = fmt.Errorf("unknown request %q", req.Op)
 	}
@@ -237,6 +247,7 @@ func (t *controlTarget) status(ctx context.Context) (statusReply, error) {
 	if r.RecoveredFiles, r.RecoveredBytes, err = fs.Recovered(r.RecoveryDir); err != nil {
 		return statusReply{}, err
 	}
+	r.Warmup = t.warm.Progress()
 	r.Online = true
 	if t.reach != nil {
 		since, off, ferr := t.reach.Offline()

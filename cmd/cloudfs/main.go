@@ -22,6 +22,8 @@ commands:
   status [--json] MOUNTPOINT          queued, uploading and failed files, last commit, cache use
   unmount [--wait] MOUNTPOINT         unmount and wait for the daemon to exit; with --wait,
                                       commit everything closed on the mount first
+  warmup PATH...                      fetch the files' bytes (a directory: all under it) into
+                                      the mount's chunk cache
   stats [--json] REMOTE               the volume's objects and bytes by kind, and the bytes its
                                       head holds against the bytes stored
   recover --cache-dir DIR DEST        copy the files with changes not uploaded out of an
@@ -80,6 +82,8 @@ func run(args []string) error {
 		return cmdUnmount(args[1:])
 	case "stats":
 		return cmdStats(args[1:])
+	case "warmup":
+		return cmdWarmup(args[1:])
 	case "recover":
 		return cmdRecover(args[1:])
 	case "mount-helper":

@@ -293,6 +293,7 @@ func mountAndServe(f mountFlags, remote, mnt string, n *notifier) error {
 		info: statusReply{Mountpoint: mp, Remote: spec.url, CacheDir: cacheDir, Device: device,
 			PID: os.Getpid(), RecoveryDir: recoveryDir, Writeback: f.writeback, SettleDelay: f.settleDelay, PollInterval: f.pollEvery},
 		up: up, puller: puller, reach: reach, idx: idx, probe: raw, probeTimeout: max(f.s3.connectTimeout, time.Second),
+		warm: &warmer{idx: idx, cache: chunks, loadDir: dirLoader{idx: idx, load: load}.LoadDir},
 	}, log.Named("control"))
 	if err != nil {
 		return fmt.Errorf("cache dir %s: %w", cacheDir, err)
