@@ -130,7 +130,7 @@ func (w *warmer) resolve(ctx context.Context, rel string) (index.Attr, error) {
 	if err != nil {
 		return a, err
 	}
-	for name := range strings.SplitSeq(path.Clean("/"+rel)[1:], "/") {
+	for name := range strings.SplitSeq(path.Clean("/" + rel)[1:], "/") {
 		if name == "" {
 			continue
 		}
