@@ -75,23 +75,35 @@ func cmdUnmount(args []string) error {
 // queue on w: a progress bar of bytes on a terminal, a line every
 // unmountLines otherwise.
 func pushPending(ctx context.Context, mnt string, w *os.File) error {
-	done := make(chan error, 1)
-	go func() {
-		_, err := callDaemon(ctx, mnt, controlRequest{Op: opSync})
-		done <- err
-	}()
 	p := newPushProgress(w, term.IsTerminal(int(w.Fd())))
-	tick := time.NewTicker(unmountPoll)
-	defer tick.Stop()
+	_, err := callPolling(ctx, mnt, controlRequest{Op: opSync}, func(st *statusReply) {
+		p.update(st.QueuedFiles, st.QueuedBytes, st.BytesCut)
+	})
+	p.finish(err == nil)
+	return err
+}
+
+// callPolling sends req to the daemon of mnt and, until the reply comes,
+// hands tick the daemon's status every unmountPoll (for a progress bar).
+func callPolling(ctx context.Context, mnt string, req controlRequest, tick func(*statusReply)) (*controlReply, error) {
+	type result struct {
+		rep *controlReply
+		err error
+	}
+	done := make(chan result, 1)
+	go func() {
+		rep, err := callDaemon(ctx, mnt, req)
+		done <- result{rep, err}
+	}()
+	t := time.NewTicker(unmountPoll)
+	defer t.Stop()
 	for {
 		select {
-		case err := <-done:
-			p.finish(err == nil)
-			return err
-		case <-tick.C:
-			rep, err := callDaemon(ctx, mnt, controlRequest{Op: opStatus})
-			if err == nil && rep.Status != nil {
-				p.update(rep.Status.QueuedFiles, rep.Status.QueuedBytes, rep.Status.BytesCut)
+		case r := <-done:
+			return r.rep, r.err
+		case <-t.C:
+			if rep, err := callDaemon(ctx, mnt, controlRequest{Op: opStatus}); err == nil && rep.Status != nil {
+				tick(rep.Status)
 			}
 		}
 	}
@@ -133,8 +145,8 @@ func (p *pushProgress) update(files int, queued, cut int64) {
 	left := fmt.Sprintf("%s, %s left to upload", plural(files, "file"), human(max(queued-done, 0)))
 	if p.bar != nil {
 		p.bar.ChangeMax64(p.total)
-		p.bar.Describe(left)
 		p.bar.Set64(done)
+		p.bar.Describe(left) // renders, with the new value
 		return
 	}
 	if left != p.shown && time.Since(p.last) >= unmountLines {

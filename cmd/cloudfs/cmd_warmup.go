@@ -35,50 +35,31 @@ func cmdWarmup(args []string) error {
 	if err != nil {
 		return err
 	}
-	ctx := context.Background()
-	done := make(chan error, 1)
-	var res *warmResult
-	go func() {
-		rep, err := callDaemon(ctx, mnt, controlRequest{Op: opWarmup, Paths: rels})
-		if err == nil {
-			res = rep.Warmup
-		}
-		done <- err
-	}()
 	var bar *progressbar.ProgressBar
 	if term.IsTerminal(int(os.Stderr.Fd())) {
 		bar = progressbar.NewOptions64(-1, progressbar.OptionSetWriter(os.Stderr), progressbar.OptionShowBytes(true),
 			progressbar.OptionSetDescription("warming up"), progressbar.OptionThrottle(100*time.Millisecond),
 			progressbar.OptionClearOnFinish())
 	}
-	tick := time.NewTicker(unmountPoll)
-	defer tick.Stop()
-	for {
-		select {
-		case err := <-done:
-			if bar != nil {
-				bar.Exit()
-			}
-			if err != nil {
-				return err
-			}
-			if res == nil {
-				return &exitError{code: 1, msg: "the daemon sent no result"}
-			}
-			fmt.Printf("%s, %s in %s: %s fetched, the rest cached already\n",
-				plural(res.Files, "file"), human(res.Bytes), plural(res.Chunks, "chunk"), plural(int(res.Fetched), "chunk"))
-			return nil
-		case <-tick.C:
-			if bar == nil {
-				continue
-			}
-			rep, err := callDaemon(ctx, mnt, controlRequest{Op: opStatus})
-			if err == nil && rep.Status != nil && rep.Status.Warmup != nil {
-				bar.ChangeMax64(rep.Status.Warmup.Bytes)
-				bar.Set64(rep.Status.Warmup.Done)
-			}
+	rep, err := callPolling(context.Background(), mnt, controlRequest{Op: opWarmup, Paths: rels}, func(st *statusReply) {
+		if bar != nil && st.Warmup != nil {
+			bar.ChangeMax64(st.Warmup.Bytes)
+			bar.Set64(st.Warmup.Done)
 		}
+	})
+	if bar != nil {
+		bar.Exit()
 	}
+	if err != nil {
+		return err
+	}
+	res := rep.Warmup
+	if res == nil {
+		return &exitError{code: 1, msg: "the daemon sent no result"}
+	}
+	fmt.Printf("%s, %s in %s: %s fetched, the rest cached already\n",
+		plural(res.Files, "file"), human(res.Bytes), plural(res.Chunks, "chunk"), plural(int(res.Fetched), "chunk"))
+	return nil
 }
 
 // mountPaths finds the cloudfs mount that holds every path (the nearest
