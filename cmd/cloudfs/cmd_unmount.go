@@ -130,7 +130,6 @@ func newPushProgress(w io.Writer, tty bool) *pushProgress {
 			progressbar.OptionShowBytes(true),
 			progressbar.OptionShowElapsedTimeOnFinish(),
 			progressbar.OptionSetDescription("uploading"),
-			progressbar.OptionThrottle(100*time.Millisecond),
 			progressbar.OptionClearOnFinish())
 	}
 	return p

@@ -5,7 +5,6 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
-	"time"
 
 	"github.com/schollz/progressbar/v3"
 	"github.com/spf13/pflag"
@@ -38,7 +37,7 @@ func cmdWarmup(args []string) error {
 	var bar *progressbar.ProgressBar
 	if term.IsTerminal(int(os.Stderr.Fd())) {
 		bar = progressbar.NewOptions64(-1, progressbar.OptionSetWriter(os.Stderr), progressbar.OptionShowBytes(true),
-			progressbar.OptionSetDescription("warming up"), progressbar.OptionThrottle(100*time.Millisecond),
+			progressbar.OptionSetDescription("warming up"),
 			progressbar.OptionClearOnFinish())
 	}
 	rep, err := callPolling(context.Background(), mnt, controlRequest{Op: opWarmup, Paths: rels}, func(st *statusReply) {
