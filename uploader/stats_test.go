@@ -73,6 +73,9 @@ func TestCommitStats(t *testing.T) {
 	}
 	if st, err := f.up.Status(f.ctx); err != nil || st.Volume == nil || st.Volume.Files != 5 || st.Volume.Bytes != 100+big {
 		t.Fatalf("status volume %+v, %v", st.Volume, err)
+	} else if st.BytesCut != int64(100+big) {
+		// Every byte of both files was cut once (the empty file has none).
+		t.Fatalf("status counts %d bytes cut, want %d", st.BytesCut, 100+big)
 	}
 
 	if _, err := f.db.Unlink(f.ctx, a, "f1"); err != nil {
