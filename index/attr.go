@@ -120,8 +120,8 @@ func (db *DB) SetAttr(ctx context.Context, ino uint64, ch AttrChange) (Attr, err
 	return a, nil
 }
 
-// setAttrTx is SetAttr's transaction body (also run by CommitData with
-// DataCommit.Attr, after the data).
+// setAttrTx is SetAttr's transaction body (also run by CommitDataAttr,
+// after the data).
 func (db *DB) setAttrTx(tx querier, ino uint64, ch AttrChange) (Attr, error) {
 	a, err := getAttrTx(tx, ino)
 	if err != nil {

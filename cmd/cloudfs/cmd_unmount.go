@@ -17,11 +17,10 @@ import (
 	"golang.org/x/term"
 )
 
-// Unmount timing: how often --wait asks the daemon what is left, how often
-// it prints a plain line when stderr is not a terminal, and how long the
-// daemon may take to exit once the mount is gone.
+// Unmount timing: how often --wait prints a plain line when stderr is not
+// a terminal, and how long the daemon may take to exit once the mount is
+// gone.
 const (
-	unmountPoll  = 250 * time.Millisecond
 	unmountLines = 2 * time.Second
 	daemonExit   = 30 * time.Second
 )
@@ -81,32 +80,6 @@ func pushPending(ctx context.Context, mnt string, w *os.File) error {
 	})
 	p.finish(err == nil)
 	return err
-}
-
-// callPolling sends req to the daemon of mnt and, until the reply comes,
-// hands tick the daemon's status every unmountPoll (for a progress bar).
-func callPolling(ctx context.Context, mnt string, req controlRequest, tick func(*statusReply)) (*controlReply, error) {
-	type result struct {
-		rep *controlReply
-		err error
-	}
-	done := make(chan result, 1)
-	go func() {
-		rep, err := callDaemon(ctx, mnt, req)
-		done <- result{rep, err}
-	}()
-	t := time.NewTicker(unmountPoll)
-	defer t.Stop()
-	for {
-		select {
-		case r := <-done:
-			return r.rep, r.err
-		case <-t.C:
-			if rep, err := callDaemon(ctx, mnt, controlRequest{Op: opStatus}); err == nil && rep.Status != nil {
-				tick(rep.Status)
-			}
-		}
-	}
 }
 
 // pushProgress shows what is left to upload: the queue's files, and its

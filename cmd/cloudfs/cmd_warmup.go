@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+	"strings"
 
 	"github.com/schollz/progressbar/v3"
 	"github.com/spf13/pflag"
@@ -83,7 +84,7 @@ func mountPaths(paths []string) (string, []string, error) {
 			}
 		}
 		rel, err := filepath.Rel(mnt, abs)
-		if err != nil || rel == ".." || (len(rel) > 2 && rel[:3] == "../") {
+		if err != nil || rel == ".." || strings.HasPrefix(rel, "../") {
 			return "", nil, userError("%s is not on the cloudfs mount %s (one mount per call)", p, mnt)
 		}
 		rels[i] = rel

@@ -333,6 +333,35 @@ func withSocketPath(path string, fn func(p string) error) error {
 	return fn(fmt.Sprintf("/proc/self/fd/%d/%s", d.Fd(), filepath.Base(path)))
 }
 
+// statusPoll is how often callPolling asks the daemon for its status.
+const statusPoll = 250 * time.Millisecond
+
+// callPolling sends req to the daemon of mnt and, until the reply comes,
+// hands tick the daemon's status every statusPoll (for a progress bar).
+func callPolling(ctx context.Context, mnt string, req controlRequest, tick func(*statusReply)) (*controlReply, error) {
+	type result struct {
+		rep *controlReply
+		err error
+	}
+	done := make(chan result, 1)
+	go func() {
+		rep, err := callDaemon(ctx, mnt, req)
+		done <- result{rep, err}
+	}()
+	t := time.NewTicker(statusPoll)
+	defer t.Stop()
+	for {
+		select {
+		case r := <-done:
+			return r.rep, r.err
+		case <-t.C:
+			if rep, err := callDaemon(ctx, mnt, controlRequest{Op: opStatus}); err == nil && rep.Status != nil {
+				tick(rep.Status)
+			}
+		}
+	}
+}
+
 // callDaemon sends req to the daemon serving mountpoint mnt and returns
 // its reply; a reply that reports an error is returned as a user error.
 func callDaemon(ctx context.Context, mnt string, req controlRequest) (*controlReply, error) {
