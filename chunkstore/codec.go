@@ -187,12 +187,14 @@ const (
 	HeadKey = "head"
 	// ChunksPrefix, PacksPrefix, TreesPrefix, CommitsPrefix and
 	// DevicesPrefix start the keys of chunks, packs (pack.go), tree
-	// objects, commits and device records.
+	// objects, commits and device records; GCPrefix the marks of pending
+	// garbage collections (index/bucket).
 	ChunksPrefix  = "chunks/"
 	PacksPrefix   = "packs/"
 	TreesPrefix   = "trees/"
 	CommitsPrefix = "commits/"
 	DevicesPrefix = "devices/"
+	GCPrefix      = "gc/"
 )
 
 // ChunkKey returns the key of chunk id: "chunks/ab/abcd…" (the first two

@@ -18,7 +18,8 @@ import (
 //   - kind: what an object is, told by its key (ObjectKind): the volume
 //     settings (VolumeKey), head (HeadKey), a device record
 //     (DevicesPrefix), a commit (CommitsPrefix), a tree or manifest
-//     (TreesPrefix), a chunk (ChunksPrefix), a pack (PacksPrefix); any
+//     (TreesPrefix), a chunk (ChunksPrefix), a pack (PacksPrefix), a gc
+//     mark (GCPrefix); any
 //     other key is of kind "object".
 //   - plaintext bound: the most bytes the decoded object may have:
 //     MaxHeadSize, MaxVolumeSize, MaxDeviceSize (these three are stored as
@@ -37,6 +38,9 @@ const (
 	MaxVolumeSize = 64 << 10
 	// MaxDeviceSize bounds a device record (a small JSON object).
 	MaxDeviceSize = 64 << 10
+	// MaxMarkSize bounds a gc mark: a small header and 33 bytes for each
+	// object it names, so about two million objects.
+	MaxMarkSize = 64 << 20
 	// MaxCommitSize bounds the plaintext of a commit: three IDs, a device
 	// name, some varints and the root's extended attributes.
 	MaxCommitSize = 1 << 20
@@ -54,8 +58,8 @@ const (
 var ErrTooLarge = errors.New("object larger than its kind allows")
 
 // ObjectKind names the kind of the object under key (see the terms above):
-// "settings", "head", "device record", "commit", "tree", "chunk", "pack" or
-// "object".
+// "settings", "head", "device record", "commit", "tree", "chunk", "pack",
+// "gc mark" or "object".
 func ObjectKind(key string) string {
 	switch {
 	case key == VolumeKey:
@@ -72,6 +76,8 @@ func ObjectKind(key string) string {
 		return "chunk"
 	case strings.HasPrefix(key, PacksPrefix):
 		return "pack"
+	case strings.HasPrefix(key, GCPrefix):
+		return "gc mark"
 	}
 	return "object"
 }
@@ -92,6 +98,8 @@ func MaxObjectSize(key string) int64 {
 		return MaxTreeSize + StoredOverhead
 	case "pack":
 		return MaxPackSize
+	case "gc mark":
+		return MaxMarkSize
 	}
 	return MaxChunkSize + StoredOverhead
 }

@@ -21,6 +21,7 @@ func TestMaxObjectSize(t *testing.T) {
 		{CommitKey(id), "commit", MaxCommitSize + 1},
 		{TreeKey(id), "tree", MaxTreeSize + 1},
 		{ChunkKey(id), "chunk", MaxChunkSize + 1},
+		{GCPrefix + "1700000000000000000-ab", "gc mark", MaxMarkSize},
 		{"elsewhere/x", "object", MaxChunkSize + 1},
 	} {
 		if k := ObjectKind(tc.key); k != tc.kind {

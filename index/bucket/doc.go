@@ -18,6 +18,9 @@
 //   - device record: devices/<id>, one small JSON object per mount (Device)
 //     naming the commit it last applied; gc keeps what a live device may
 //     still need.
+//   - gc mark: gc/<time>-<random>, the objects a garbage collection will
+//     delete after a grace period if still unreachable (marks.go); every
+//     writer checks its commit against them (Collections).
 //   - reachable: an object named by head's commit, its ancestors, and the
 //     trees, manifests and chunks (and the bases of delta chunks) they name.
 //
