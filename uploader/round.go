@@ -380,6 +380,9 @@ func (a *attempt) commit(ctx context.Context, root index.DirTree, parentID chunk
 	if err != nil {
 		return id, err
 	}
+	if err := a.checkCollections(ctx); err != nil {
+		return id, err
+	}
 	a.written = append(a.written, chunkstore.CommitKey(id))
 	if err := bucket.PutObject(ctx, u.store, tree.Object{Kind: tree.KindCommit, ID: id, Data: data}); err != nil {
 		return id, err
@@ -406,6 +409,36 @@ func (a *attempt) commit(ctx context.Context, root index.DirTree, parentID chunk
 		zap.Duration("trees", a.took.trees), zap.Duration("check", a.took.check))
 	a.stats = c.Stats
 	return id, nil
+}
+
+// checkCollections makes sure no object the commit relies on beyond its
+// parent's tree (what the round put, and the chunks its new entries name,
+// found present) is one a garbage collection marked and may be sweeping:
+// one past its mark's deadline fails the round with bucket.ErrCollecting,
+// to be retried after the sweep. (What the parent's tree names is safe:
+// the head swap succeeds only while that tree is head, which a sweep
+// keeps.)
+func (a *attempt) checkCollections(ctx context.Context) error {
+	keys := slices.Clone(a.written)
+	for id := range a.check {
+		l, ok, err := a.loc(ctx, id, 0)
+		switch {
+		case err != nil:
+			return err
+		case ok:
+			keys = append(keys, chunkstore.PackKey(l.Pack))
+		default:
+			keys = append(keys, chunkstore.ChunkKey(id))
+		}
+	}
+	err := a.u.gc.Check(ctx, keys, a.u.opts.Now())
+	for _, bad := range a.u.gc.TakeBad() {
+		a.u.log.Warn("a gc mark in the bucket does not parse; ignored (as gc does)", zap.Error(bad))
+	}
+	if err != nil {
+		return fmt.Errorf("commit: %w", err)
+	}
+	return nil
 }
 
 // linkWalkFailed takes a LoadLinkNames error: a walk that gave up fails

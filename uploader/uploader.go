@@ -93,6 +93,7 @@ type Uploader struct {
 	db    *index.DB
 	store chunkstore.Store
 	load  *bucket.Loader
+	gc    *bucket.Collections // the marks of pending garbage collections
 	cache *cache.Cache
 	vol   chunkstore.Volume
 	opts  Options
@@ -163,7 +164,7 @@ func New(db *index.DB, store chunkstore.Store, c *cache.Cache, vol chunkstore.Vo
 	if opts.Loader == nil {
 		opts.Loader = bucket.NewLoader(store)
 	}
-	return &Uploader{db: db, store: store, load: opts.Loader, cache: c, vol: vol, opts: opts, log: log,
+	return &Uploader{db: db, store: store, load: opts.Loader, gc: bucket.NewCollections(store), cache: c, vol: vol, opts: opts, log: log,
 		syncReq: make(chan syncRequest), kick: make(chan struct{}, 1), done: make(chan struct{})}, nil
 }
 
