@@ -52,6 +52,7 @@ var exclusive = []struct {
 var forbidden = map[string][]string{
 	module + "/index/bucket":  {module + "/index", module + "/uploader"},
 	module + "/index/tree":    {module + "/index", module + "/index/bucket"},
+	module + "/index/gc":      {module + "/index", module + "/uploader"},
 	module + "/fs":            {module + "/index/bucket", module + "/uploader"},
 	module + "/uploader/pull": {module + "/uploader"},
 }
