@@ -28,6 +28,7 @@ var statsKinds = []struct{ name, prefix string }{
 	{"trees", chunkstore.TreesPrefix}, // trees and manifests
 	{"commits", chunkstore.CommitsPrefix},
 	{"devices", chunkstore.DevicesPrefix},
+	{"gc marks", chunkstore.GCPrefix},
 	{"other", ""},
 }
 
@@ -75,12 +76,8 @@ func cmdStats(args []string) error {
 		fl.Usage()
 		return userError("stats wants REMOTE")
 	}
-	spec, err := parseRemote(fl.Arg(0))
-	if err != nil {
-		return err
-	}
 	ctx := context.Background()
-	store, err := openRemote(ctx, spec, s3f, false, zap.NewNop())
+	store, err := openVolumeRemote(ctx, fl.Arg(0), s3f)
 	if err != nil {
 		return err
 	}
@@ -96,26 +93,46 @@ func cmdStats(args []string) error {
 	return printStats(os.Stdout, rep)
 }
 
-// volumeStats lists store once and reads its head commit. A terminal on
-// progress shows a spinner with the objects listed so far.
-func volumeStats(ctx context.Context, store chunkstore.Store, progress *os.File) (*statsReply, error) {
+// openVolumeRemote opens the remote arg names (s3://…, a directory) for a
+// maintenance command, and checks that it holds a volume.
+func openVolumeRemote(ctx context.Context, arg string, s3f s3Flags) (chunkstore.Store, error) {
+	spec, err := parseRemote(arg)
+	if err != nil {
+		return nil, err
+	}
+	store, err := openRemote(ctx, spec, s3f, false, zap.NewNop())
+	if err != nil {
+		return nil, err
+	}
 	if _, err := bucket.ReadVolume(ctx, store); err != nil {
 		if errors.Is(err, chunkstore.ErrNotFound) {
 			return nil, &exitError{code: 1, msg: fmt.Sprintf("%s holds no cloudfs volume (no %s)", store, chunkstore.VolumeKey)}
 		}
 		return nil, &exitError{code: 1, msg: err.Error()}
 	}
+	return store, nil
+}
+
+// spinner returns a progress spinner on progress when it is a terminal
+// (nil otherwise: plain lines are the caller's).
+func spinner(progress *os.File, what, unit string) *progressbar.ProgressBar {
+	if !term.IsTerminal(int(progress.Fd())) {
+		return nil
+	}
+	return progressbar.NewOptions64(-1, progressbar.OptionSetWriter(progress),
+		progressbar.OptionSetDescription(what), progressbar.OptionClearOnFinish(),
+		progressbar.OptionShowCount(), progressbar.OptionSetItsString(unit), progressbar.OptionShowIts())
+}
+
+// volumeStats lists store once and reads its head commit. A terminal on
+// progress shows a spinner with the objects listed so far.
+func volumeStats(ctx context.Context, store chunkstore.Store, progress *os.File) (*statsReply, error) {
 	rep := &statsReply{Remote: store.String()}
 	kinds := make([]kindStats, len(statsKinds))
 	for i, k := range statsKinds {
 		kinds[i].Kind = k.name
 	}
-	var bar *progressbar.ProgressBar
-	if term.IsTerminal(int(progress.Fd())) {
-		bar = progressbar.NewOptions64(-1, progressbar.OptionSetWriter(progress),
-			progressbar.OptionSetDescription("listing"), progressbar.OptionClearOnFinish(),
-			progressbar.OptionShowCount(), progressbar.OptionSetItsString("objects"), progressbar.OptionShowIts())
-	}
+	bar := spinner(progress, "listing", "objects")
 	err := store.List(ctx, "", func(info chunkstore.Info) error {
 		i := len(statsKinds) - 1
 		for j, k := range statsKinds[:i] {

@@ -26,6 +26,13 @@ commands:
                                       the mount's chunk cache
   stats [--json] REMOTE               the volume's objects and bytes by kind, and the bytes its
                                       head holds against the bytes stored
+  gc [--dry-run] [--max-delete N] REMOTE
+                                      delete what nothing kept reaches (marked by one run,
+                                      deleted by a run a grace period later)
+  fsck [--read-data] REMOTE           check that everything head and its history reach exists
+                                      and parses (--read-data: that every chunk matches its id)
+  fsck --cache-dir DIR                check an unmounted cache dir's index, staging files and
+                                      chunk cache
   recover --cache-dir DIR DEST        copy the files with changes not uploaded out of an
                                       unmounted cache dir (when its remote cannot be mounted)
   mount-helper REMOTE MOUNTPOINT -o OPTIONS
@@ -82,6 +89,10 @@ func run(args []string) error {
 		return cmdUnmount(args[1:])
 	case "stats":
 		return cmdStats(args[1:])
+	case "gc":
+		return cmdGC(args[1:])
+	case "fsck":
+		return cmdFsck(args[1:])
 	case "warmup":
 		return cmdWarmup(args[1:])
 	case "recover":
