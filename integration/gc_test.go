@@ -296,3 +296,42 @@ func TestGCWhileMountsWrite(t *testing.T) {
 	fresh := vol.mount(t, "")
 	checkFiles(t, fresh.Dir, want, "fresh mount after gc under writes")
 }
+
+// TestFsckCacheDir: fsck --cache-dir passes an unmounted cache dir with
+// changes not uploaded, and names the file whose staging file is gone
+// (exit 1).
+func TestFsckCacheDir(t *testing.T) {
+	harness.RequireFUSE(t)
+	m := harness.StartMount(t, harness.MountOptions{Remote: t.TempDir(), Args: []string{"--settle-delay", "30m"}})
+	if err := os.MkdirAll(m.Path("docs"), 0o755); err != nil {
+		t.Fatal(err)
+	}
+	writeClose(t, m.Path("docs", "queued.txt"), []byte("not uploaded yet\n"))
+	m.Unmount()
+	if code, out := cloudfsCmd(t, nil, "fsck", "--cache-dir", m.Opts.CacheDir); code != 0 {
+		t.Fatalf("fsck --cache-dir of a sound cache dir: exit %d:\n%s", code, out)
+	}
+	// The queued file's staging file: the one the index names, found by
+	// its content.
+	var victim string
+	ents, err := os.ReadDir(filepath.Join(m.Opts.CacheDir, "staging"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, e := range ents {
+		p := filepath.Join(m.Opts.CacheDir, "staging", e.Name())
+		if b, err := os.ReadFile(p); err == nil && string(b) == "not uploaded yet\n" {
+			victim = p
+		}
+	}
+	if victim == "" {
+		t.Fatal("no staging file holds the queued file's bytes")
+	}
+	if err := os.Remove(victim); err != nil {
+		t.Fatal(err)
+	}
+	code, out := cloudfsCmd(t, nil, "fsck", "--cache-dir", m.Opts.CacheDir)
+	if code != 1 || !strings.Contains(out, "/docs/queued.txt") {
+		t.Fatalf("fsck --cache-dir with a staging file gone: exit %d, want 1 naming /docs/queued.txt:\n%s", code, out)
+	}
+}

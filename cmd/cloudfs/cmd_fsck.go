@@ -97,7 +97,7 @@ func cmdFsck(args []string) error {
 		fmt.Printf("%s: %s\n", what, plural(len(rep.Problems), "problem"))
 	}
 	if len(rep.Problems) > 0 {
-		return &exitError{code: 1}
+		return &exitError{code: 1, msg: "fsck found " + plural(len(rep.Problems), "problem")}
 	}
 	return nil
 }
