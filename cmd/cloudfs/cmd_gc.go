@@ -2,7 +2,6 @@ package main
 
 import (
 	"context"
-	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
@@ -89,9 +88,7 @@ func cmdGC(args []string) error {
 		return &exitError{code: 1, msg: fmt.Sprintf("gc of %s: %v", store, err)}
 	}
 	if *asJSON {
-		enc := json.NewEncoder(os.Stdout)
-		enc.SetIndent("", "  ")
-		return enc.Encode(rep)
+		return printJSON(rep)
 	}
 	return printGC(os.Stdout, store.String(), rep, *grace)
 }

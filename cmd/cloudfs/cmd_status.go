@@ -37,9 +37,7 @@ func cmdStatus(args []string) error {
 		return &exitError{code: 1, msg: "the daemon sent no status"}
 	}
 	if *asJSON {
-		enc := json.NewEncoder(os.Stdout)
-		enc.SetIndent("", "  ")
-		return enc.Encode(rep.Status)
+		return printJSON(rep.Status)
 	}
 	return printStatus(os.Stdout, rep.Status, time.Now())
 }
@@ -142,6 +140,14 @@ func printStatus(w io.Writer, st *statusReply, now time.Time) error {
 
 // maxStatusConflicts bounds the conflicts the table lists.
 const maxStatusConflicts = 5
+
+// printJSON writes v to stdout as indented JSON (the --json of the
+// reporting commands).
+func printJSON(v any) error {
+	enc := json.NewEncoder(os.Stdout)
+	enc.SetIndent("", "  ")
+	return enc.Encode(v)
+}
 
 func plural(n int, noun string) string {
 	if n == 1 {
