@@ -52,7 +52,7 @@ FUZZTIME ?= 10s
 FUZZ_TARGETS = \
 	./chunkstore:FuzzDecode ./chunkstore:FuzzDecodeDelta ./chunkstore:FuzzVerifyGroups \
 	./index/tree:FuzzDecode \
-	./index/bucket:FuzzReadHead ./index/bucket:FuzzReadVolume ./index/bucket:FuzzParseDevice
+	./index/bucket:FuzzReadHead ./index/bucket:FuzzReadVolume ./index/bucket:FuzzParseDevice ./index/bucket:FuzzParseMark
 
 test-fuzz:
 	@set -e; for pt in $(FUZZ_TARGETS); do \

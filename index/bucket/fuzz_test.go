@@ -136,3 +136,39 @@ func FuzzParseDevice(f *testing.F) {
 		}
 	})
 }
+
+// FuzzParseMark feeds arbitrary gc marks to ReadMark: a mark whose every
+// object has a key and whose re-encoding reads back the same, or an error
+// matching ErrBadMark.
+func FuzzParseMark(f *testing.F) {
+	id := chunkstore.Hash([]byte("x"))
+	good, _ := encodeMark(&Mark{Time: time.Unix(1700000000, 0).UTC(), Grace: time.Hour, Host: "h",
+		Objects: []Ref{{RefChunk, id}, {RefCommit, id}}})
+	f.Add(good)
+	f.Add([]byte(markMagic + "{}\n"))
+	f.Add([]byte(markMagic))
+	f.Add(good[:len(good)-5])
+	f.Fuzz(func(t *testing.T, data []byte) {
+		key := markKey(time.Unix(1700000000, 0))
+		m, err := ReadMark(context.Background(), storeWith(t, key, data), key)
+		if err != nil {
+			if !errors.Is(err, ErrBadMark) {
+				t.Fatalf("ReadMark: %v, want ErrBadMark", err)
+			}
+			return
+		}
+		for _, o := range m.Objects {
+			if o.Key() == "" {
+				t.Fatalf("object %v without a key", o)
+			}
+		}
+		again, err := encodeMark(m)
+		if err != nil {
+			t.Fatal(err)
+		}
+		m2, err := parseMark(key, again)
+		if err != nil || len(m2.Objects) != len(m.Objects) || !m2.Time.Equal(m.Time) || m2.Grace != m.Grace {
+			t.Fatalf("re-encoded mark reads back as %+v, %v", m2, err)
+		}
+	})
+}
