@@ -335,3 +335,43 @@ func TestFsckCacheDir(t *testing.T) {
 		t.Fatalf("fsck --cache-dir with a staging file gone: exit %d, want 1 naming /docs/queued.txt:\n%s", code, out)
 	}
 }
+
+// TestLog: cloudfs log lists the commits newest first with their
+// generation, device, totals and net change; -n bounds the list.
+func TestLog(t *testing.T) {
+	harness.RequireFUSE(t)
+	remote := t.TempDir()
+	m := harness.StartMount(t, harness.MountOptions{Remote: remote, Args: []string{"--settle-delay", "30m"}})
+	for i := range 3 {
+		writeClose(t, m.Path(fmt.Sprintf("f%d", i)), []byte(strings.Repeat("x", 100*(i+1))))
+		if code, out := cloudfsCmd(t, nil, "sync", m.Dir); code != 0 {
+			t.Fatalf("sync: %d %s", code, out)
+		}
+	}
+	code, out := cloudfsCmd(t, nil, "log", "--json", remote)
+	if code != 0 {
+		t.Fatalf("log: exit %d: %s", code, out)
+	}
+	var entries []struct {
+		Generation uint64 `json:"generation"`
+		Device     string `json:"device"`
+		Files      uint64 `json:"files"`
+		FilesDelta int64  `json:"files_delta"`
+		BytesDelta int64  `json:"bytes_delta"`
+	}
+	if err := json.Unmarshal([]byte(out), &entries); err != nil {
+		t.Fatalf("log --json: %v: %s", err, out)
+	}
+	if len(entries) != 3 {
+		t.Fatalf("log lists %d commits, want 3:\n%s", len(entries), out)
+	}
+	for i, e := range entries {
+		want := uint64(3 - i)
+		if e.Generation != want || e.Files != want || e.FilesDelta != 1 || e.BytesDelta != int64(100*want) || e.Device == "" {
+			t.Errorf("entry %d: %+v, want generation and files %d, one more file of %d bytes", i, e, want, 100*want)
+		}
+	}
+	if code, out := cloudfsCmd(t, nil, "log", "-n", "2", remote); code != 0 || strings.Count(out, "\n") != 3 {
+		t.Fatalf("log -n 2: exit %d, want a header and two lines:\n%s", code, out)
+	}
+}

@@ -29,6 +29,7 @@ commands:
   gc [--dry-run] [--max-delete N] REMOTE
                                       delete what nothing kept reaches (marked by one run,
                                       deleted by a run a grace period later)
+  log [-n N] [--json] REMOTE          the commits of the volume's history, newest first
   fsck [--read-data] REMOTE           check that everything head and its history reach exists
                                       and parses (--read-data: that every chunk matches its id)
   fsck --cache-dir DIR                check an unmounted cache dir's index, staging files and
@@ -93,6 +94,8 @@ func run(args []string) error {
 		return cmdGC(args[1:])
 	case "fsck":
 		return cmdFsck(args[1:])
+	case "log":
+		return cmdLog(args[1:])
 	case "warmup":
 		return cmdWarmup(args[1:])
 	case "recover":

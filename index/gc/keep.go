@@ -1,7 +1,6 @@
 package gc
 
 import (
-	"container/heap"
 	"context"
 	"errors"
 	"fmt"
@@ -28,36 +27,18 @@ type kept struct {
 func (r *run) keptCommits(ctx context.Context, head chunkstore.ID, hasHead bool) (*kept, error) {
 	k := &kept{commits: map[chunkstore.ID]*tree.Commit{}}
 	if hasHead {
-		q := &byGeneration{}
-		c, err := bucket.ReadCommit(ctx, r.store, head)
-		if err != nil {
-			return nil, fmt.Errorf("head: %w", err)
-		}
-		heap.Push(q, idCommit{head, c})
-		seen := map[chunkstore.ID]bool{head: true}
 		rank := 0
-		for q.Len() > 0 {
-			ic := heap.Pop(q).(idCommit)
-			age := r.now.Sub(time.Unix(0, ic.c.TimeNs))
+		err := bucket.History(ctx, r.store, head, func(id chunkstore.ID, c *tree.Commit) (bool, error) {
+			age := r.now.Sub(time.Unix(0, c.TimeNs))
 			if rank > 0 && rank >= r.opts.KeepLast && age > r.opts.KeepWithin {
-				continue
+				return false, nil
 			}
 			rank++
-			k.commits[ic.id] = ic.c
-			for _, p := range ic.c.Parents {
-				if seen[p] {
-					continue
-				}
-				seen[p] = true
-				pc, err := bucket.ReadCommit(ctx, r.store, p)
-				if errors.Is(err, chunkstore.ErrNotFound) {
-					continue // collected before: the history ends here
-				}
-				if err != nil {
-					return nil, fmt.Errorf("parent of %s: %w", ic.id, err)
-				}
-				heap.Push(q, idCommit{p, pc})
-			}
+			k.commits[id] = c
+			return true, nil
+		})
+		if err != nil {
+			return nil, err
 		}
 	}
 	devs, _, err := bucket.ListDevices(ctx, r.store)
@@ -104,23 +85,4 @@ func (r *run) keptCommits(ctx context.Context, head chunkstore.ID, hasHead bool)
 		k.commits[ref.ID] = c
 	}
 	return k, nil
-}
-
-type idCommit struct {
-	id chunkstore.ID
-	c  *tree.Commit
-}
-
-// byGeneration is a max-heap of commits by generation.
-type byGeneration []idCommit
-
-func (h byGeneration) Len() int           { return len(h) }
-func (h byGeneration) Less(i, j int) bool { return h[i].c.Generation > h[j].c.Generation }
-func (h byGeneration) Swap(i, j int)      { h[i], h[j] = h[j], h[i] }
-func (h *byGeneration) Push(x any)        { *h = append(*h, x.(idCommit)) }
-func (h *byGeneration) Pop() any {
-	old := *h
-	x := old[len(old)-1]
-	*h = old[:len(old)-1]
-	return x
 }
