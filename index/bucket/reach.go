@@ -39,7 +39,7 @@ type CheckOptions struct {
 	// it exists.
 	ReadData bool
 	// Progress, when set, is called as objects are checked with the
-	// count so far (from several goroutines, in order).
+	// count so far (from several goroutines at once).
 	Progress func(checked int64)
 }
 
@@ -81,7 +81,7 @@ func Check(ctx context.Context, s chunkstore.Store, opts CheckOptions) (*CheckRe
 	w := newWalker(s, NewLoader(s))
 	w.progress = opts.Progress
 	commits := []chunkstore.ID{head}
-	oldest := uint64(0)
+	oldest, ended := uint64(0), false
 	for len(commits) > 0 {
 		id := commits[0]
 		commits = commits[1:]
@@ -92,7 +92,7 @@ func Check(ctx context.Context, s chunkstore.Store, opts CheckOptions) (*CheckRe
 		c, err := ReadCommit(ctx, s, id)
 		if err != nil {
 			if id != head && errors.Is(err, chunkstore.ErrNotFound) {
-				rep.HistoryEnd = oldest
+				ended = true
 				continue
 			}
 			if w.blind(err, "commit %s", id) {
@@ -108,6 +108,9 @@ func Check(ctx context.Context, s chunkstore.Store, opts CheckOptions) (*CheckRe
 		if err := w.tree(ctx, c.Root, "commit "+id.String()+":/"); err != nil {
 			return rep, err
 		}
+	}
+	if ended {
+		rep.HistoryEnd = oldest
 	}
 	if err := w.finish(ctx, opts.ReadData); err != nil {
 		return rep, err
@@ -302,24 +305,20 @@ func (w *walker) statPacks(ctx context.Context, readData bool) error {
 			key := chunkstore.PackKey(pack)
 			var size int64
 			var data []byte
+			var err error
 			if readData {
-				d, _, err := w.store.Get(gctx, key)
-				if err != nil {
-					if !w.missing(err, "pack %s (%s)", pack, w.packed[ids[0]].path) {
-						return err
-					}
-					return nil
-				}
-				data, size = d, int64(len(d))
+				data, _, err = w.store.Get(gctx, key)
+				size = int64(len(data))
 			} else {
-				info, err := w.store.Stat(gctx, key)
-				if err != nil {
-					if !w.missing(err, "pack %s (%s)", pack, w.packed[ids[0]].path) {
-						return err
-					}
-					return nil
-				}
+				var info chunkstore.Info
+				info, err = w.store.Stat(gctx, key)
 				size = info.Size
+			}
+			if err != nil {
+				if !w.missing(err, "pack %s (%s)", pack, w.packed[ids[0]].path) {
+					return err
+				}
+				return nil
 			}
 			for _, id := range ids {
 				p := w.packed[id]
