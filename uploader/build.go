@@ -377,15 +377,11 @@ func (a *attempt) checkChunks(ctx context.Context) error {
 		if a.sent[id] {
 			continue
 		}
-		l, ok, err := a.loc(ctx, id, 0)
-		switch {
-		case err != nil:
+		key, err := a.chunkObject(ctx, id)
+		if err != nil {
 			return err
-		case ok:
-			keys[chunkstore.PackKey(l.Pack)] = id // once for all its chunks
-		default:
-			keys[chunkstore.ChunkKey(id)] = id
 		}
+		keys[key] = id // a pack once for all its chunks
 	}
 	g, gctx := errgroup.WithContext(ctx)
 	g.SetLimit(a.u.smallCalls())
@@ -393,6 +389,19 @@ func (a *attempt) checkChunks(ctx context.Context) error {
 		g.Go(func() error { return a.checkObject(gctx, id, key) })
 	}
 	return g.Wait()
+}
+
+// chunkObject returns the key of the object that holds chunk id: its pack,
+// or a chunk object of its own.
+func (a *attempt) chunkObject(ctx context.Context, id chunkstore.ID) (string, error) {
+	l, ok, err := a.loc(ctx, id, 0)
+	switch {
+	case err != nil:
+		return "", err
+	case ok:
+		return chunkstore.PackKey(l.Pack), nil
+	}
+	return chunkstore.ChunkKey(id), nil
 }
 
 // checkObject checks that the store holds key, which holds chunk id.

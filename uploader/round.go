@@ -421,15 +421,11 @@ func (a *attempt) commit(ctx context.Context, root index.DirTree, parentID chunk
 func (a *attempt) checkCollections(ctx context.Context) error {
 	keys := slices.Clone(a.written)
 	for id := range a.check {
-		l, ok, err := a.loc(ctx, id, 0)
-		switch {
-		case err != nil:
+		key, err := a.chunkObject(ctx, id)
+		if err != nil {
 			return err
-		case ok:
-			keys = append(keys, chunkstore.PackKey(l.Pack))
-		default:
-			keys = append(keys, chunkstore.ChunkKey(id))
 		}
+		keys = append(keys, key)
 	}
 	err := a.u.gc.Check(ctx, keys, a.u.opts.Now())
 	for _, bad := range a.u.gc.TakeBad() {
