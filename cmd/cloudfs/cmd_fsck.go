@@ -2,7 +2,6 @@ package main
 
 import (
 	"context"
-	"errors"
 	"fmt"
 	"os"
 
@@ -141,10 +140,8 @@ func fsckRemote(arg string, s3f s3Flags, readData bool) (*fsckReply, error) {
 	for _, e := range badDevs {
 		rep.Warnings = append(rep.Warnings, e.Error())
 	}
-	if _, _, ok, err := bucket.ReadHead(ctx, store); err == nil && !ok {
+	if res.Reach == nil { // Check found no head
 		rep.Warnings = append(rep.Warnings, "no commit yet ("+chunkstore.HeadKey+" is missing)")
-	} else if err != nil && !errors.Is(err, chunkstore.ErrNotFound) {
-		rep.Problems = append(rep.Problems, err.Error())
 	}
 	return rep, nil
 }

@@ -74,32 +74,56 @@ func cmdLog(args []string) error {
 	return tw.Flush()
 }
 
-// history returns up to limit (0: all) commits of head's history.
+// history returns up to limit (0: all) commits of head's history. The
+// net change of each is against its first parent's totals: read in the
+// walk, or once more for a parent beyond the limit.
 func history(ctx context.Context, s chunkstore.Store, limit int) ([]logEntry, error) {
 	head, _, ok, err := bucket.ReadHead(ctx, s)
 	if err != nil || !ok {
 		return nil, err
 	}
 	out := []logEntry{}
+	var firstParents []chunkstore.ID // of each entry, zero for none
+	stats := map[chunkstore.ID]tree.Stats{}
 	err = bucket.History(ctx, s, head, func(id chunkstore.ID, c *tree.Commit) (bool, error) {
 		if limit > 0 && len(out) >= limit {
 			return false, nil
 		}
+		stats[id] = c.Stats
 		e := logEntry{Commit: id.String(), Generation: c.Generation, Time: time.Unix(0, c.TimeNs).UTC(), Device: c.Device,
-			Files: c.Stats.Files, Bytes: c.Stats.Bytes, FilesDelta: int64(c.Stats.Files), BytesDelta: int64(c.Stats.Bytes)}
-		for _, p := range c.Parents {
+			Files: c.Stats.Files, Bytes: c.Stats.Bytes}
+		var first chunkstore.ID
+		for i, p := range c.Parents {
 			e.Parents = append(e.Parents, p.String())
-		}
-		if len(c.Parents) > 0 {
-			if pc, err := bucket.ReadCommit(ctx, s, c.Parents[0]); err == nil {
-				e.FilesDelta -= int64(pc.Stats.Files)
-				e.BytesDelta -= int64(pc.Stats.Bytes)
+			if i == 0 {
+				first = p
 			}
 		}
 		out = append(out, e)
+		firstParents = append(firstParents, first)
 		return true, nil
 	})
-	return out, err
+	if err != nil {
+		return nil, err
+	}
+	for i := range out {
+		e, p := &out[i], firstParents[i]
+		e.FilesDelta, e.BytesDelta = int64(e.Files), int64(e.Bytes)
+		if p.IsZero() {
+			continue
+		}
+		ps, ok := stats[p]
+		if !ok {
+			pc, err := bucket.ReadCommit(ctx, s, p)
+			if err != nil {
+				continue // collected: the change is against nothing known
+			}
+			ps, stats[p] = pc.Stats, pc.Stats
+		}
+		e.FilesDelta -= int64(ps.Files)
+		e.BytesDelta -= int64(ps.Bytes)
+	}
+	return out, nil
 }
 
 func signedHuman(n int64) string {
